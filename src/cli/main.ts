@@ -1,0 +1,165 @@
+// `pie`: the engine from the command line. Subcommands: generate, tokenize, bench engine.
+import { parseArgs } from 'node:util';
+import { benchEngine } from './bench.js';
+import { openModel, readStdin, tokenizerFromFile } from './common.js';
+import { DEFAULT_MODEL, resolveKnownModel } from './models.js';
+import { generate } from '../engine/generate.js';
+
+const USAGE = `pie: local code completion engine (WebGPU)
+
+  pie generate --model FILE --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--json]
+  pie tokenize --model FILE [--json] [--batch]        text from standard input (with --batch: a JSON array of strings)
+  pie bench engine --model FILE [--prompt-tokens N] [--gen-tokens N] [--runs N] [--json]
+
+--model defaults to ${DEFAULT_MODEL} (from ../shared/fixtures, or downloaded once with its sha256 checked).
+PIE_GPU=vulkan|lavapipe|swiftshader|gles picks the WebGPU adapter; by default the first that works.`;
+
+class UsageError extends Error {}
+
+async function modelPath(arg: string | undefined): Promise<string> {
+  return arg ?? resolveKnownModel(DEFAULT_MODEL, (s) => process.stderr.write(`${s}\n`));
+}
+
+function num(v: string | undefined, name: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UsageError(`--${name} expects a number, got "${v}"`);
+  return n;
+}
+
+async function cmdGenerate(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      prompt: { type: 'string' },
+      'max-tokens': { type: 'string' },
+      temperature: { type: 'string' },
+      'top-k': { type: 'string' },
+      'top-p': { type: 'string' },
+      seed: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (values.prompt === undefined) throw new UsageError('generate needs --prompt TEXT');
+  const { ctx, model } = await openModel(await modelPath(values.model));
+  try {
+    const result = await generate(model, values.prompt, {
+      maxTokens: num(values['max-tokens'], 'max-tokens', 64),
+      temperature: num(values.temperature, 'temperature', 0),
+      topK: num(values['top-k'], 'top-k', 40),
+      topP: num(values['top-p'], 'top-p', 0.95),
+      seed: num(values.seed, 'seed', 0),
+      onToken: values.json ? undefined : (_id, text) => process.stdout.write(text),
+    });
+    if (values.json) {
+      console.log(
+        JSON.stringify({
+          device: ctx.describe(),
+          promptTokens: result.promptTokens,
+          tokens: result.tokens,
+          text: result.text,
+          prefillMs: round(result.prefillMs),
+          decodeMsPerToken: round(result.decodeMsPerToken),
+        }),
+      );
+    } else {
+      process.stdout.write('\n');
+      process.stderr.write(
+        `[${result.promptTokens.length} prompt tokens in ${result.prefillMs.toFixed(1)} ms; ${result.tokens.length} tokens at ` +
+          `${result.decodeMsPerToken.toFixed(2)} ms/token; stop: ${result.stopReason}; ${ctx.describe()}]\n`,
+      );
+    }
+  } finally {
+    model.destroy();
+    ctx.destroy();
+  }
+}
+
+async function cmdTokenize(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { model: { type: 'string' }, json: { type: 'boolean', default: false }, batch: { type: 'boolean', default: false } } });
+  const tok = await tokenizerFromFile(await modelPath(values.model));
+  const input = await readStdin();
+  if (values.batch) {
+    let texts: unknown;
+    try {
+      texts = JSON.parse(input);
+    } catch (e) {
+      throw new UsageError(`--batch expects a JSON array of strings on standard input: ${(e as Error).message}`);
+    }
+    if (!Array.isArray(texts) || !texts.every((t) => typeof t === 'string')) throw new UsageError('--batch expects a JSON array of strings on standard input');
+    console.log(JSON.stringify({ ids: texts.map((t: string) => tok.encode(t)) }));
+    return;
+  }
+  const ids = tok.encode(input);
+  console.log(values.json ? JSON.stringify({ ids }) : ids.join(' '));
+}
+
+async function cmdBench(argv: string[]): Promise<void> {
+  const [what, ...rest] = argv;
+  if (what !== 'engine') throw new UsageError(`bench: unknown target "${what ?? ''}" (known: engine)`);
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      model: { type: 'string' },
+      'prompt-tokens': { type: 'string' },
+      'gen-tokens': { type: 'string' },
+      runs: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  await benchEngine({
+    modelPath: await modelPath(values.model),
+    promptTokens: num(values['prompt-tokens'], 'prompt-tokens', 128),
+    genTokens: num(values['gen-tokens'], 'gen-tokens', 64),
+    runs: num(values.runs, 'runs', 5),
+    json: values.json ?? false,
+  });
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+async function main(): Promise<number> {
+  const [cmd, ...rest] = process.argv.slice(2);
+  try {
+    switch (cmd) {
+      case 'generate':
+        await cmdGenerate(rest);
+        return 0;
+      case 'tokenize':
+        await cmdTokenize(rest);
+        return 0;
+      case 'bench':
+        await cmdBench(rest);
+        return 0;
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        console.log(USAGE);
+        return cmd === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${cmd}"`);
+    }
+  } catch (e) {
+    const err = e as Error;
+    if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      console.error(`pie: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    console.error(`pie: ${err.message}`);
+    if (process.env.PIE_DEBUG) console.error(err.stack);
+    return 1;
+  }
+}
+
+// Exit explicitly: Dawn keeps handles that would otherwise hold the process open.
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,92 @@
+// The built CLI (dist/cli.js, made by `npm run build`, which `npm test` runs first), as a user runs it.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { projectRoot } from '../../src/cli/models.js';
+import { fixture, fixtureModel } from '../helpers/fixtures.js';
+
+const cli = join(projectRoot(), 'dist', 'cli.js');
+
+function pie(args: string[], input?: string) {
+  const r = spawnSync(process.execPath, [cli, ...args], { input, encoding: 'utf8', timeout: 180_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function lastJson(stdout: string): Record<string, unknown> {
+  const lines = stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
+}
+
+test('dist/cli.js exists (npm run build)', () => {
+  assert.ok(existsSync(cli), `${cli} is missing: run npm run build`);
+});
+
+test('pie generate --json: the documented greedy story continuation, with timings and device', async (t) => {
+  const { path, why } = await fixtureModel('stories260K.gguf');
+  if (!path) return t.skip(why);
+  const r = pie(['generate', '--model', path, '--prompt', 'Once upon a time', '--max-tokens', '24', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const out = lastJson(r.stdout);
+  assert.equal((out.promptTokens as number[])[0], 1, 'BOS first, as the model metadata asks');
+  assert.equal((out.tokens as number[]).length, 24);
+  // The fixture README records llama.cpp's greedy output for this prompt.
+  assert.ok((out.text as string).startsWith(', there was a little girl named Lily.'), String(out.text));
+  assert.equal(typeof out.device, 'string');
+  assert.ok((out.prefillMs as number) > 0 && (out.decodeMsPerToken as number) > 0);
+});
+
+test('pie generate with a seed is reproducible and differs from another seed', async (t) => {
+  const { path, why } = await fixtureModel('stories260K.gguf');
+  if (!path) return t.skip(why);
+  const run = (seed: string) => lastJson(pie(['generate', '--model', path, '--prompt', 'The cat', '--max-tokens', '30', '--temperature', '1', '--seed', seed, '--json']).stdout).tokens;
+  assert.deepEqual(run('1'), run('1'));
+  assert.notDeepEqual(run('1'), run('2'));
+});
+
+test('pie tokenize --batch reproduces llama.cpp test vectors (deepseek-coder vocabulary)', (t) => {
+  const vocab = fixture('vocab/ggml-vocab-deepseek-coder.gguf');
+  if (!vocab) return t.skip('missing ../shared/fixtures/vocab/ggml-vocab-deepseek-coder.gguf');
+  const texts = ['Hello world', ' Hello World!', 'int main() {\n    return 0;\n}', '3333333'];
+  const r = pie(['tokenize', '--model', vocab, '--batch'], JSON.stringify(texts));
+  assert.equal(r.code, 0, r.stderr);
+  const ids = lastJson(r.stdout).ids as number[][];
+  assert.equal(ids.length, texts.length);
+  // from ggml-vocab-deepseek-coder.gguf.out ("Hello world" and " Hello World!" lines)
+  const inp = readFileSync(`${vocab}.inp`, 'utf8').split('\n__ggml_vocab_test__\n');
+  const out = readFileSync(`${vocab}.out`, 'utf8').split('\n');
+  for (const [i, text] of texts.entries()) {
+    const k = inp.indexOf(text);
+    if (k >= 0) assert.deepEqual(ids[i], out[k]!.trim().split(/\s+/).map(Number), `"${text}"`);
+  }
+  const single = pie(['tokenize', '--model', vocab, '--json'], 'Hello world');
+  assert.deepEqual(lastJson(single.stdout).ids, ids[0]);
+});
+
+test('a truncated model file gives a clear error naming the problem, exit code 1, no stack trace', async (t) => {
+  const { path, why } = await fixtureModel('stories260K.gguf');
+  if (!path) return t.skip(why);
+  const dir = mkdtempSync(join(tmpdir(), 'pie-cli-'));
+  const bad = join(dir, 'truncated.gguf');
+  const bytes = readFileSync(path);
+  writeFileSync(bad, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+  const r = pie(['generate', '--model', bad, '--prompt', 'x', '--max-tokens', '1']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^pie: .*truncated/m);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  const missing = pie(['generate', '--model', join(dir, 'nope.gguf'), '--prompt', 'x']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /nope\.gguf/);
+});
+
+test('usage errors exit 2 with the usage text', () => {
+  const r = pie(['frobnicate']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown command "frobnicate"/);
+  assert.match(r.stderr, /pie generate --model FILE/);
+  const g = pie(['generate']);
+  assert.equal(g.code, 2);
+  assert.match(g.stderr, /--prompt/);
+});
