@@ -1,22 +1,47 @@
-// Bundles the CLI (Node). Later targets (extension host, webview) are added here as they land.
+// Three bundles: the CLI (Node, ESM), the extension host (Node, CommonJS as VS Code loads it) and the webview
+// (browser IIFE). `.wgsl` files are imported as text. `node esbuild.config.mjs --watch` rebuilds on change.
 import * as esbuild from 'esbuild';
 
+const watch = process.argv.includes('--watch');
 const common = {
   bundle: true,
   sourcemap: true,
   loader: { '.wgsl': 'text' },
   logLevel: 'info',
+  outdir: 'dist',
 };
 
-await esbuild.build({
-  ...common,
-  entryPoints: { cli: 'src/cli/main.ts' },
-  outdir: 'dist',
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  outExtension: { '.js': '.js' },
-  // Native or heavy packages stay outside the bundle and are resolved from node_modules at run time.
-  external: ['webgpu', 'node-llama-cpp'],
-  banner: { js: '#!/usr/bin/env node' },
-});
+const builds = [
+  {
+    ...common,
+    entryPoints: { cli: 'src/cli/main.ts' },
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    // Native or heavy packages stay outside the bundle and are resolved from node_modules at run time.
+    external: ['webgpu', 'node-llama-cpp'],
+    banner: { js: '#!/usr/bin/env node' },
+  },
+  {
+    ...common,
+    entryPoints: { extension: 'src/extension/extension.ts' },
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    outExtension: { '.js': '.cjs' },
+    external: ['vscode'],
+  },
+  {
+    ...common,
+    entryPoints: { webview: 'src/webview/main.ts' },
+    platform: 'browser',
+    format: 'iife',
+    target: 'chrome120',
+  },
+];
+
+if (watch) {
+  for (const b of builds) await (await esbuild.context(b)).watch();
+} else {
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+}

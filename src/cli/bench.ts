@@ -43,15 +43,14 @@ export async function benchEngine(o: BenchEngineOptions): Promise<void> {
     const total = o.promptTokens + o.genTokens;
     if (total > model.config.contextLength) throw new Error(`prompt + generated tokens (${total}) exceed the model's context (${model.config.contextLength})`);
     const cache = model.createCache(total);
-    const idx = Array.from({ length: prompt.length }, (_, i) => i);
     const pre: number[] = [];
     const dec: number[] = [];
     for (let r = 0; r <= o.runs; r++) {
       cache.clear();
       const t0 = performance.now();
-      let next = (await model.forward(cache, prompt, idx, idx, 'last')).next!;
+      let next = (await model.prefill(cache, prompt)).next!;
       const t1 = performance.now();
-      for (let i = 0; i < o.genTokens - 1; i++) next = await model.forwardGreedy(cache, next, prompt.length + i, prompt.length + i);
+      for (let i = 0; i < o.genTokens - 1; i++) next = (await model.decodeOne(cache, next)).next!;
       const t2 = performance.now();
       if (r === 0) continue; // warm-up: pipeline compilation
       pre.push(t1 - t0);

@@ -41,10 +41,8 @@ export async function generate(model: LlamaModel, prompt: string | readonly numb
   let text = '';
   const tokens: number[] = [];
   try {
-    const n = promptTokens.length;
-    const idx = Array.from({ length: n }, (_, i) => i);
     const t0 = performance.now();
-    const first = await model.forward(cache, promptTokens, idx, idx, 'last');
+    const first = await model.prefill(cache, promptTokens, 'last');
     let next = sampler.greedy ? first.next! : sampler.sample(first.logits!);
     const prefillMs = performance.now() - t0;
     let stopReason: GenerateResult['stopReason'] = 'maxTokens';
@@ -60,14 +58,13 @@ export async function generate(model: LlamaModel, prompt: string | readonly numb
       text += piece;
       o.onToken?.(next, piece);
       if (tokens.length >= o.maxTokens) break;
-      const pos = n + tokens.length - 1;
-      if (pos >= cache.maxRows) {
+      if (cache.used >= cache.maxRows) {
         stopReason = 'context';
         break;
       }
       steps++;
-      if (sampler.greedy) next = await model.forwardGreedy(cache, next, pos, pos);
-      else next = sampler.sample((await model.forward(cache, [next], [pos], [pos], 'last')).logits!);
+      const r = await model.decodeOne(cache, next, !sampler.greedy);
+      next = sampler.greedy ? r.next! : sampler.sample(r.logits!);
     }
     text += decoder.decode();
     const decodeMsPerToken = steps > 0 ? (performance.now() - t1) / steps : 0;

@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ModelFormatError, modelConfigFromGGUF, tensorNamesForLayer } from '../../src/engine/model/config.js';
 import {
   bytesSource,
@@ -18,9 +17,10 @@ import {
   SUPPORTED_TENSOR_TYPES,
 } from '../../src/engine/model/gguf.js';
 import { fileSource } from '../../src/engine/model/node-source.js';
+import { sharedFixtures } from '../../src/cli/models.js';
+import { rng } from '../../src/engine/util/rng.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const FIXTURES = join(ROOT, '..', 'shared', 'fixtures');
+const FIXTURES = sharedFixtures();
 const STORIES = join(FIXTURES, 'models', 'stories260K.gguf');
 const TINY = join(FIXTURES, 'models', 'llama-2-tiny-random.gguf');
 const VOCAB_DIR = join(FIXTURES, 'vocab');
@@ -30,17 +30,6 @@ const missing = (p: string) => `missing fixture ${p}`;
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Helpers
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function withTimeout<T>(p: Promise<T>, ms: number, label: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -592,7 +581,7 @@ for (const path of [STORIES, TINY]) {
     if (!existsSync(path)) return t.skip(missing(path));
     const bytes = new Uint8Array(readFileSync(path));
     const { dataOffset } = await parse(bytes);
-    const rand = mulberry32(base.length * 7919 + 17);
+    const rand = rng(base.length * 7919 + 17);
     const outcomes = new Map<string, number>();
     for (let i = 0; i < 300; i++) {
       const copy = bytes.slice();
@@ -620,7 +609,7 @@ for (const path of [STORIES, TINY]) {
       [8, indexOf(bytes, 'tokenizer.ggml.tokens')],
       [tensorInfoAt(bytes, f.tensors[0]!.name).name, f.dataOffset],
     ] as const;
-    const rand = mulberry32(base.length * 104729 + 3);
+    const rand = rng(base.length * 104729 + 3);
     const outcomes = new Map<string, number>();
     for (let i = 0; i < 200; i++) {
       const copy = bytes.slice();

@@ -298,6 +298,26 @@ export class LlamaModel {
     return (await this.ctx.readU32(this.scratch!.next, 0, 1))[0]!;
   }
 
+  /**
+   * Prefill of a linear sequence: appends `tokens` after the cache's rows, row i at position i (the cache must hold a
+   * plain sequence, as generate() keeps it; edited caches go through forward() with explicit positions).
+   */
+  prefill(cache: KvCache, tokens: readonly number[], want: LogitsWanted = 'last'): Promise<ForwardResult> {
+    if (cache.used + tokens.length > cache.maxRows) {
+      throw new RangeError(`prefill: ${tokens.length} tokens do not fit after ${cache.used} rows in a cache of ${cache.maxRows}`);
+    }
+    const idx = Array.from(tokens, (_, i) => cache.used + i);
+    return this.forward(cache, tokens, idx, idx, want);
+  }
+
+  /** One decode step of a linear sequence: `token` at the next position. Reads back only the argmax unless logits are wanted. */
+  async decodeOne(cache: KvCache, token: number, withLogits = false): Promise<ForwardResult> {
+    const pos = cache.used;
+    if (pos >= cache.maxRows) throw new RangeError(`decodeOne: the cache is full (${cache.maxRows} rows)`);
+    if (withLogits) return this.forward(cache, [token], [pos], [pos], 'last');
+    return { logits: null, next: await this.forwardGreedy(cache, token, pos, pos) };
+  }
+
   destroy(): void {
     this.scratch?.destroy();
     const seen = new Set<GPUBuffer>();
