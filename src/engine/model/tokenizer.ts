@@ -5,7 +5,8 @@
 // SPM bigram merge, its hand-written pre-tokenizer splitters and their quirks, which a generic HF pipeline does not do.
 // This is dependency-free, small, and runs unchanged in Node and in a browser webview (no fs, Buffer or wasm).
 //
-// Behaviour notes (all as llama.cpp's llama_tokenize(add_special=false, parse_special=false) unless said otherwise):
+// Behaviour notes (all as llama.cpp's llama_tokenize(add_special=false, parse_special=false), which is what its
+// test-tokenizer-0 and the fixture .out files use, unless said otherwise):
 // - Control and unknown tokens are never recognised in the input: their texts are tokenized as plain text. USER_DEFINED
 //   tokens (token_type 4) ARE split out of the input first, as llama.cpp and Hugging Face do (e.g. deepseek-coder's
 //   single-character tokens "õ", "ö" ... and qwen2's "[PAD151646]"). A user-defined token whose text llama.cpp
@@ -13,15 +14,19 @@
 //   its literal text in a document stays plain text.
 // - The LSTRIP/RSTRIP attributes llama.cpp sets for a few model names (phi-3, jina, modern-bert) are not applied.
 // - Lone UTF-16 surrogates in the input are replaced by U+FFFD first (what UTF-8 encoding does to them anyway).
+// - Unicode categories come from the JS engine, masked to the Unicode version of llama.cpp's tables (see cptFlags).
 // - decode() concatenates tokenBytes() and, for SPM vocabularies with add_space_prefix, drops one leading space from
-//   the first token's piece, like llama_detokenize(remove_special=false, unparse_special=false); it never applies
-//   clean_up_tokenization_spaces, so decode(encode(x)) === x for well-formed x (for SPM, as long as x contains no
-//   user-defined token text: llama.cpp re-adds the "▁" prefix after one).
+//   the first token's piece, like llama_detokenize(remove_special=false, unparse_special=false): the space that encode()
+//   put in front of the text goes away again. It never applies clean_up_tokenization_spaces. Hence
+//   decode(encode(x)) === x.toWellFormed() for every x, except: for SPM vocabularies where x contains "▁" (U+2581, which
+//   SPM uses for space and decodes as one) or the text of a user-defined token (llama.cpp re-adds the space prefix after
+//   one); and for BPE vocabularies that lack a byte of x's UTF-8 (StarCoder's has no token for 0xF1, the lead byte of
+//   U+40000..U+7FFFF), where that byte is dropped as in llama.cpp. A decode of [bos, ...encode(x)] keeps the leading
+//   space of SPM, as llama.cpp does.
 // - tokenBytes(): normal tokens give their text (SPM: "▁" -> " "; BPE: GPT-2 byte-to-unicode mapping undone), byte
 //   tokens their byte, user-defined tokens their raw text, control/unknown/unused/undefined tokens nothing (empty).
 
-export type MetadataValue = number | bigint | string | boolean | MetadataValue[];
-export type Metadata = ReadonlyMap<string, MetadataValue>;
+import type { Metadata, MetadataValue } from './gguf.js';
 
 export class TokenizerError extends Error {
   constructor(message: string) {
@@ -30,23 +35,38 @@ export class TokenizerError extends Error {
   }
 }
 
+/** Fill-in-the-middle sentinel ids; null where the vocabulary has none. */
+export interface FimTokens {
+  readonly prefix: number | null;
+  readonly suffix: number | null;
+  readonly middle: number | null;
+  readonly pad: number | null;
+}
+
 export interface Tokenizer {
-  readonly kind: 'spm' | 'bpe';
-  /** tokenizer.ggml.pre for BPE (null when absent, and for SPM). */
+  /** tokenizer.ggml.model: 'llama' is SentencePiece with scores, 'gpt2' byte-level BPE. */
+  readonly kind: 'llama' | 'gpt2';
+  /** The BPE pre-tokenizer in effect (tokenizer.ggml.pre; 'default' when absent); null for SentencePiece. */
   readonly pre: string | null;
   readonly vocabSize: number;
   readonly bos: number | null;
   readonly eos: number | null;
   /** tokenizer.ggml.add_bos_token, else llama.cpp's default for the vocab/pre type. */
   readonly addBos: boolean;
-  readonly fim: { prefix: number; suffix: number; middle: number; pad?: number } | null;
+  /**
+   * SentencePiece's add_space_prefix (tokenizer.ggml.add_space_prefix, default true): encode() tokenizes " " + text
+   * (and a space after each user-defined token), decode() drops the first token's leading space. False for BPE.
+   */
+  readonly addSpacePrefix: boolean;
+  /** From tokenizer.ggml.fim_*_token_id (or the older prefix/suffix/middle_token_id), else found by token text. */
+  readonly fim: FimTokens;
   /** Plain text -> ids; no BOS; control-token texts are plain text (see the notes at the top of this file). */
   encode(text: string): number[];
-  /** ids -> text; decode(encode(x)) === x. */
+  /** ids -> text; see the notes at the top of this file for when decode(encode(x)) === x. */
   decode(ids: readonly number[]): string;
-  /** The raw bytes this token contributes to the output (empty for control/unknown/unused tokens). */
+  /** The raw bytes this token contributes to the output (empty for control/unknown/unused tokens); cached, do not modify. */
   tokenBytes(id: number): Uint8Array;
-  /** Control, user-defined, unused or unknown token (after llama.cpp's text-based attribute fixes). */
+  /** Control, unknown or unused token (after llama.cpp's text-based attribute fixes): one that is not text. */
   isSpecial(id: number): boolean;
 }
 
@@ -70,6 +90,14 @@ function attrFromTokenType(t: number): number {
     case 6: return ATTR_BYTE;
     default: return 0; // 0 = undefined, and anything unknown
   }
+}
+
+/**
+ * Whether a token with these attributes stands for text. The others (control, unknown, unused, undefined) decode to
+ * nothing, as in llama.cpp's token_to_piece(special=false).
+ */
+function isTextToken(attr: number): boolean {
+  return (attr & (ATTR_CONTROL | ATTR_UNKNOWN)) === 0 && (attr & (ATTR_USER_DEFINED | ATTR_NORMAL | ATTR_BYTE)) !== 0;
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -102,6 +130,39 @@ function isLlamaWhitespace(cp: number): boolean {
   );
 }
 
+// llama.cpp's category tables (unicode-data.cpp) are Unicode 15.1; JS engines carry newer Unicode data (Node 20: 17.0).
+// These are the code points the two disagree on, all of them assigned in Unicode 16.0 or 17.0 and thus undefined in
+// llama.cpp (found by comparing its table with Node's \p{..} for every code point). A runtime with Unicode older than
+// 15.1 or newer than 17.0 still differs from llama.cpp on the code points assigned in between.
+const ASSIGNED_AFTER_UNICODE_15_1 =
+  '88f 897 c5c cdc 1acf-1add 1ae0-1aeb 1b4e-1b4f 1b7f 1c89-1c8a 20c1 2427-2429 2b96 31e4-31e5 a7cb-a7cf a7d2 a7d4 ' +
+  'a7da-a7dc a7f1 fbc3-fbd2 fd90-fd91 fdc8-fdce 105c0-105f3 10940-10959 10d40-10d65 10d69-10d85 10d8e-10d8f ' +
+  '10ec2-10ec7 10ed0-10ed8 10efa-10efc 11380-11389 1138b 1138e 11390-113b5 113b7-113c0 113c2 113c5 113c7-113ca ' +
+  '113cc-113d5 113d7-113d8 113e1-113e2 116d0-116e3 11b60-11b67 11bc0-11be1 11bf0-11bf9 11db0-11ddb 11de0-11de9 11f5a ' +
+  '13460-143fa 16100-16139 16d40-16d79 16ea0-16eb8 16ebb-16ed3 16ff2-16ff6 187f8-187ff 18cff 18d09-18d1e 18d80-18df2 ' +
+  '1cc00-1ccfc 1cd00-1ceb3 1ceba-1ced0 1cee0-1cef0 1e5d0-1e5fa 1e5ff 1e6c0-1e6de 1e6e0-1e6f5 1e6fe-1e6ff 1f6d8 ' +
+  '1f777-1f77a 1f8b2-1f8bb 1f8c0-1f8c1 1f8d0-1f8d8 1fa54-1fa57 1fa89-1fa8a 1fa8e-1fa8f 1fabe 1fac6 1fac8 1facd 1fadc ' +
+  '1fadf 1fae9-1faea 1faef 1fbcb-1fbef 1fbfa 2b73a-2b73f 2cea2-2cead 323b0-33479';
+
+const NEWER_THAN_LLAMA_CPP: readonly (readonly [number, number])[] = ASSIGNED_AFTER_UNICODE_15_1.split(' ').map((r) => {
+  const [a, b = a] = r.split('-').map((h) => parseInt(h, 16));
+  return [a!, b!] as const;
+});
+
+function newerThanLlamaCpp(cp: number): boolean {
+  let lo = 0;
+  let hi = NEWER_THAN_LLAMA_CPP.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const [a, b] = NEWER_THAN_LLAMA_CPP[mid]!;
+    if (cp < a) hi = mid - 1;
+    else if (cp > b) lo = mid + 1;
+    else return true;
+  }
+  return false;
+}
+
+// Filled lazily, one entry per code point (0 = not computed yet; every computed value is non-zero).
 let flagTable: Uint16Array | null = null;
 
 function cptFlags(cp: number): number {
@@ -109,12 +170,16 @@ function cptFlags(cp: number): number {
   const table = (flagTable ??= new Uint16Array(0x110000));
   let f = table[cp]!;
   if (f !== 0) return f;
-  const s = String.fromCodePoint(cp);
-  f = F_CONTROL; // Cc, Cf, Co, Cs
-  for (const [re, flag] of CATEGORY_TESTS) {
-    if (re.test(s)) {
-      f = flag;
-      break;
+  if (newerThanLlamaCpp(cp)) {
+    f = F_UNDEFINED;
+  } else {
+    const s = String.fromCodePoint(cp);
+    f = F_CONTROL; // Cc, Cf, Co, Cs
+    for (const [re, flag] of CATEGORY_TESTS) {
+      if (re.test(s)) {
+        f = flag;
+        break;
+      }
     }
   }
   if (isLlamaWhitespace(cp)) f |= F_WHITESPACE;
@@ -126,7 +191,8 @@ function cptFlags(cp: number): number {
 // Small helpers
 
 const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder('utf-8');
+// ignoreBOM: a leading U+FEFF is text like any other (the default would drop it from decode's output)
+const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 const EMPTY_BYTES = new Uint8Array(0);
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
@@ -151,53 +217,118 @@ function codePoints(s: string): { cps: Uint32Array; u16: Uint32Array } {
   return { cps: cps.subarray(0, n), u16: u16.subarray(0, n + 1) };
 }
 
-function charsFromCodes(codes: ArrayLike<number>, from: number, to: number): string {
+/** The string of these UTF-16 code units (in chunks: an argument list has a size limit). */
+function charsFromCodes(codes: Uint8Array | Uint16Array): string {
   let out = '';
-  for (let i = from; i < to; i += 8192) {
-    const end = Math.min(to, i + 8192);
-    out += String.fromCharCode.apply(null, Array.prototype.slice.call(codes, i, end) as number[]);
-  }
+  for (let i = 0; i < codes.length; i += 8192) out += String.fromCharCode(...codes.subarray(i, i + 8192));
   return out;
 }
 
-/** Binary heap; `before(a, b)` says a pops before b. */
-class Heap<T> {
-  private readonly a: T[] = [];
-  constructor(private readonly before: (x: T, y: T) => boolean) {}
-  get size(): number {
-    return this.a.length;
+/**
+ * The priority queue of candidate merges that llama.cpp's SPM and BPE loops share: pops the lowest `priority` first and,
+ * among equal ones, the leftmost pair. Entries live in typed arrays (no allocation per entry); pop() returns an entry
+ * index into left/right/size, valid until the next clear(). One queue per tokenizer, reused by every call.
+ */
+class MergeQueue {
+  priority = new Float64Array(1024);
+  left = new Int32Array(1024);
+  right = new Int32Array(1024);
+  size = new Int32Array(1024);
+  private heap = new Int32Array(1024);
+  private entries = 0;
+  private n = 0;
+
+  get length(): number {
+    return this.n;
   }
-  push(x: T): void {
-    const a = this.a;
-    let i = a.length;
-    a.push(x);
+
+  clear(): void {
+    this.entries = 0;
+    this.n = 0;
+  }
+
+  push(priority: number, left: number, right: number, size: number): void {
+    if (this.entries === this.left.length) this.grow();
+    const e = this.entries++;
+    this.priority[e] = priority;
+    this.left[e] = left;
+    this.right[e] = right;
+    this.size[e] = size;
+    const h = this.heap;
+    let i = this.n++;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!this.before(x, a[p]!)) break;
-      a[i] = a[p]!;
+      if (!this.before(e, h[p]!)) break;
+      h[i] = h[p]!;
       i = p;
     }
-    a[i] = x;
+    h[i] = e;
   }
-  pop(): T {
-    const a = this.a;
-    const top = a[0]!;
-    const last = a.pop()!;
-    const n = a.length;
-    if (n > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        const c = r < n && this.before(a[r]!, a[l]!) ? r : l;
-        if (!this.before(a[c]!, last)) break;
-        a[i] = a[c]!;
-        i = c;
-      }
-      a[i] = last;
+
+  pop(): number {
+    const h = this.heap;
+    const top = h[0]!;
+    const last = h[--this.n]!;
+    const n = this.n;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const c = l + 1 < n && this.before(h[l + 1]!, h[l]!) ? l + 1 : l;
+      if (!this.before(h[c]!, last)) break;
+      h[i] = h[c]!;
+      i = c;
     }
+    h[i] = last;
     return top;
+  }
+
+  private before(a: number, b: number): boolean {
+    const pa = this.priority[a]!;
+    const pb = this.priority[b]!;
+    return pa < pb || (pa === pb && this.left[a]! < this.left[b]!);
+  }
+
+  private grow(): void {
+    const cap = this.left.length * 2;
+    const priority = new Float64Array(cap);
+    priority.set(this.priority);
+    this.priority = priority;
+    const int32 = (a: Int32Array) => {
+      const b = new Int32Array(cap);
+      b.set(a);
+      return b;
+    };
+    this.left = int32(this.left);
+    this.right = int32(this.right);
+    this.size = int32(this.size);
+    this.heap = int32(this.heap);
+  }
+}
+
+/**
+ * Symbols in a doubly linked list (len 0 = merged away); each merge grows the left symbol, so a symbol keeps its start.
+ * Pops queued pairs until none is left, skipping outdated ones (a side merged away or grown since it was queued, which
+ * the size check catches like llama.cpp's), and offers the merged symbol's new neighbour pairs to `tryAdd`.
+ */
+function runMerges(
+  queue: MergeQueue,
+  len: Int32Array,
+  prev: Int32Array,
+  next: Int32Array,
+  tryAdd: (left: number, right: number) => void,
+): void {
+  while (queue.length > 0) {
+    const e = queue.pop();
+    const l = queue.left[e]!;
+    const r = queue.right[e]!;
+    if (len[l] === 0 || len[r] === 0 || len[l]! + len[r]! !== queue.size[e]) continue;
+    len[l] = len[l]! + len[r]!;
+    len[r] = 0;
+    next[l] = next[r]!;
+    if (next[r]! >= 0) prev[next[r]!] = l;
+    if (prev[l]! >= 0) tryAdd(prev[l]!, l);
+    if (next[l]! >= 0) tryAdd(l, next[l]!);
   }
 }
 
@@ -219,7 +350,45 @@ const CHAR_TO_BYTE: ReadonlyMap<number, number> = new Map(BYTE_TO_CHAR.map((ch, 
 // ---------------------------------------------------------------------------------------------------------------------
 // Pre-tokenizer: llama.cpp's unicode_regex_split. Each splitter refines a list of segment lengths (in code points).
 
-type Splitter = (cps: Uint32Array, offsets: number[], collapsed: () => string) => number[];
+/** One fragment as the splitters see it: its code points and, built on first use, the subjects of llama.cpp's std::regex. */
+class SplitText {
+  private collapsedText: string | null = null;
+  private wideText: { s: string; cpAt: Int32Array } | null = null;
+
+  constructor(
+    private readonly text: string,
+    readonly cps: Uint32Array,
+    /** UTF-16 index where each code point starts (u16[cps.length] = text.length) */
+    readonly u16: Uint32Array,
+  ) {}
+
+  /** llama.cpp's text_collapsed: one unit per code point, non-ASCII ones replaced by a byte naming their category. */
+  collapsed(): string {
+    return (this.collapsedText ??= collapseText(this.cps));
+  }
+
+  /**
+   * llama.cpp's wtext for std::wregex: the text with non-ASCII whitespace as 0x0B (all of it is in the BMP, so UTF-16
+   * indexes stay), and the code point index at each UTF-16 index where one starts.
+   */
+  wide(): { s: string; cpAt: Int32Array } {
+    if (this.wideText === null) {
+      const t = this.text;
+      const units = new Uint16Array(t.length);
+      for (let i = 0; i < t.length; i++) {
+        const c = t.charCodeAt(i);
+        units[i] = c > 0x7f && c < 0xd800 && isLlamaWhitespace(c) ? 0x0b : c;
+      }
+      const cpAt = new Int32Array(t.length + 1);
+      for (let k = 0; k <= this.cps.length; k++) cpAt[this.u16[k]!] = k;
+      this.wideText = { s: charsFromCodes(units), cpAt };
+    }
+    return this.wideText;
+  }
+}
+
+/** Refines a list of segment lengths (in code points) into finer ones, like one regex of unicode_regex_split. */
+type Splitter = (text: SplitText, offsets: number[]) => number[];
 
 const OUT_OF_RANGE = 0xffffffff;
 
@@ -400,32 +569,38 @@ function splitLlama3Like(cps: Uint32Array, offsets: number[], maxDigits: number)
   return out;
 }
 
-/** Runs a JS RegExp (global) over each segment of `subject` (one UTF-16 unit per code point unless `u16` is given). */
+/**
+ * unicode_regex_split_stl: runs `re` (global) over each segment of `subject` on its own (so lookaheads end at the
+ * segment's end); matches and the gaps between them become segments. unitOf/cpOf convert code point indexes to indexes
+ * into `subject` and back.
+ */
 function splitByRegex(
   re: RegExp,
   offsets: number[],
-  segment: (start: number, len: number) => { s: string; cpAt: ((u: number) => number) | null },
+  subject: string,
+  unitOf: (cp: number) => number,
+  cpOf: (unit: number) => number,
 ): number[] {
   const out: number[] = [];
   let start = 0;
   for (const len of offsets) {
-    const { s, cpAt } = segment(start, len);
-    const toCp = cpAt ?? ((u: number) => u);
-    let last = 0; // in code points, relative to the segment
+    const from = unitOf(start);
+    const seg = subject.slice(from, unitOf(start + len));
+    let last = start;
     re.lastIndex = 0;
-    for (let m = re.exec(s); m !== null; m = re.exec(s)) {
+    for (let m = re.exec(seg); m !== null; m = re.exec(seg)) {
       if (m[0].length === 0) {
         // none of the supported regexes can match empty; keep the scan moving like std::regex_iterator would
         re.lastIndex = m.index + 1;
         continue;
       }
-      const mStart = toCp(m.index);
-      const mEnd = toCp(m.index + m[0].length);
+      const mStart = cpOf(from + m.index);
+      const mEnd = cpOf(from + m.index + m[0].length);
       if (mStart > last) out.push(mStart - last);
       out.push(mEnd - mStart);
       last = mEnd;
     }
-    if (last < len) out.push(len - last);
+    if (last < start + len) out.push(start + len - last);
     start += len;
   }
   return out;
@@ -500,46 +675,31 @@ function collapseText(cps: Uint32Array): string {
     else if (f & F_SYMBOL) codes[i] = 0xd5;
     else codes[i] = 0xd0;
   }
-  return charsFromCodes(codes, 0, codes.length);
+  return charsFromCodes(codes);
 }
 
 const REGEX_GPT2 = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
-const REGEX_LLAMA3_ORIG = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const REGEX_LLAMA3 = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const REGEX_QWEN2 = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 /** A splitter for one of llama.cpp's regex strings, dispatched the way unicode_regex_split does. */
 function makeSplitter(regex: string): Splitter {
-  if (regex === REGEX_GPT2) return (cps, offsets) => splitGpt2(cps, offsets);
-  if (regex === REGEX_LLAMA3 || regex === REGEX_LLAMA3_ORIG) return (cps, offsets) => splitLlama3Like(cps, offsets, 3);
-  if (regex === REGEX_QWEN2) return (cps, offsets) => splitLlama3Like(cps, offsets, 1);
+  if (regex === REGEX_GPT2) return (t, offsets) => splitGpt2(t.cps, offsets);
+  if (regex === REGEX_LLAMA3) return (t, offsets) => splitLlama3Like(t.cps, offsets, 3);
+  if (regex === REGEX_QWEN2) return (t, offsets) => splitLlama3Like(t.cps, offsets, 1);
+  const identity = (i: number): number => i;
   if (usesUnicodeCategories(regex)) {
-    for (const ch of regex) {
-      if (ch.codePointAt(0)! >= 128) throw new TokenizerError(`pre-tokenizer regex mixes unicode categories and non-ASCII: ${regex}`);
-    }
+    // (llama.cpp refuses regexes that mix \p{..} and non-ASCII characters; none of PRE_TYPES does)
     const re = new RegExp(collapseRegex(regex), 'g');
-    return (_cps, offsets, collapsed) => {
-      const text = collapsed();
-      return splitByRegex(re, offsets, (start, len) => ({ s: text.slice(start, start + len), cpAt: null }));
-    };
+    return (t, offsets) => splitByRegex(re, offsets, t.collapsed(), identity, identity);
   }
-  // std::wregex over code points, non-ASCII whitespace replaced by 0x0B
+  // std::wregex over code points. JS and std::wregex agree on the regexes of PRE_TYPES that take this path; note that
+  // none uses \s, which in JS also matches U+FEFF and in std::wregex does not.
   const re = new RegExp(regex, 'gu');
-  return (cps, offsets) =>
-    splitByRegex(re, offsets, (start, len) => {
-      let s = '';
-      const idx: number[] = [];
-      for (let i = 0; i < len; i++) {
-        let c = cps[start + i]!;
-        if (c > 0x7f && cptFlags(c) & F_WHITESPACE) c = 0x0b;
-        idx.push(s.length);
-        s += String.fromCodePoint(c);
-      }
-      const map = new Int32Array(s.length + 1);
-      for (let i = 0; i < idx.length; i++) map[idx[i]!] = i;
-      map[s.length] = len;
-      return { s, cpAt: (u: number) => map[u]! };
-    });
+  return (t, offsets) => {
+    const { s, cpAt } = t.wide();
+    return splitByRegex(re, offsets, s, (cp) => t.u16[cp]!, (u) => cpAt[u]!);
+  };
 }
 
 interface PreSpec {
@@ -549,7 +709,9 @@ interface PreSpec {
   readonly addBos?: boolean;
 }
 
-// llama-vocab.cpp: pre-type names (load) -> regex lists (llm_tokenizer_bpe) and flags.
+// llama-vocab.cpp: pre-type names (load) -> regex lists (llm_tokenizer_bpe) and flags. One name of each entry is
+// cross-checked against llama.cpp in test/unit/tokenizer.test.ts. Other pre types are not supported yet; some need
+// more than regex splits (gemma4, kimi-k2, afmoe) or token attributes set by model name (jina-v2).
 const PRE_TYPES: readonly PreSpec[] = [
   { names: ['default'], regexes: ['[\\p{P}\\$\\+<=>\\^~\\|]+', REGEX_GPT2, '\\p{N}+', '[0-9][0-9][0-9]'] },
   {
@@ -561,6 +723,15 @@ const PRE_TYPES: readonly PreSpec[] = [
   { names: ['dbrx', 'smaug-bpe'], regexes: [REGEX_LLAMA3] },
   { names: ['deepseek-coder'], regexes: ['[\r\n]', '\\s?\\p{L}+', '\\s?\\p{P}+', '[一-龥ࠀ-一가-퟿]+', '\\p{N}'] },
   {
+    names: ['deepseek-v3', 'hunyuan-dense', 'joyai-llm', 'hy_v4'],
+    regexes: [
+      '\\p{N}{1,3}',
+      '[一-龥぀-ゟ゠-ヿ]+',
+      "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
+    ],
+  },
+  { names: ['falcon'], regexes: ['[\\p{P}\\$\\+<=>\\^~\\|`]+', REGEX_GPT2, '[0-9][0-9][0-9]'] },
+  {
     names: ['starcoder', 'refact', 'command-r', 'smollm', 'codeshell', 'exaone', 'minerva-7b', 'mellum2'],
     regexes: ['\\p{N}', REGEX_GPT2],
   },
@@ -569,6 +740,12 @@ const PRE_TYPES: readonly PreSpec[] = [
     regexes: [REGEX_GPT2],
   },
   { names: ['qwen2', 'deepseek-r1-qwen', 'kormo', 'f2llmv2', 'megrez', 'stablelm2', 'hunyuan', 'solar-open'], regexes: [REGEX_QWEN2] },
+  {
+    names: ['seed-coder'],
+    regexes: [
+      "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1}| ?[^\\s\\p{L}\\p{N}\\r\\n]+|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+    ],
+  },
 ];
 
 export const SUPPORTED_TOKENIZER_MODELS: readonly string[] = ['llama', 'gpt2'];
@@ -649,12 +826,12 @@ interface VocabInfo {
   bos: number | null;
   eos: number | null;
   unk: number | null;
-  fim: Tokenizer['fim'];
-  /** user-defined tokens split out of the input before tokenizing, longest first */
+  fim: FimTokens;
+  /** user-defined tokens split out of the input before tokenizing, longest (in UTF-8 bytes) first */
   splitTokens: { id: number; text: string }[];
 }
 
-function loadVocab(md: Metadata, kind: 'spm' | 'bpe'): VocabInfo {
+function loadVocab(md: Metadata, kind: Tokenizer['kind']): VocabInfo {
   const rawTokens = mdArray(md, 'tokenizer.ggml.tokens', true);
   const n = rawTokens.length;
   if (n === 0) throw new TokenizerError('tokenizer.ggml.tokens is empty');
@@ -680,10 +857,12 @@ function loadVocab(md: Metadata, kind: 'spm' | 'bpe'): VocabInfo {
 
   // special ids: llama.cpp's defaults per model type, overridden by in-range metadata values
   const inRange = (id: number | null): number | null => (id !== null && id >= 0 && id < n ? id : null);
-  let bos = inRange(kind === 'spm' ? 1 : 11);
-  let eos = inRange(kind === 'spm' ? 2 : 11);
-  let unk = inRange(kind === 'spm' ? 0 : null);
-  const ids: Record<string, number | null> = { fimPre: null, fimSuf: null, fimMid: null, fimPad: null, fimRep: null, fimSep: null, eot: null, eom: null };
+  let bos = inRange(kind === 'llama' ? 1 : 11);
+  let eos = inRange(kind === 'llama' ? 2 : 11);
+  let unk = inRange(kind === 'llama' ? 0 : null);
+  const ids: Record<'eot' | 'eom' | 'fimPre' | 'fimSuf' | 'fimMid' | 'fimPad' | 'fimRep' | 'fimSep', number | null> = {
+    eot: null, eom: null, fimPre: null, fimSuf: null, fimMid: null, fimPad: null, fimRep: null, fimSep: null,
+  };
   const fromKey = (key: string, current: number | null): number | null => {
     const v = mdInt(md, key);
     if (v === undefined) return current;
@@ -694,6 +873,7 @@ function loadVocab(md: Metadata, kind: 'spm' | 'bpe'): VocabInfo {
   unk = fromKey('tokenizer.ggml.unknown_token_id', unk);
   ids.eot = fromKey('tokenizer.ggml.eot_token_id', null);
   ids.eom = fromKey('tokenizer.ggml.eom_token_id', null);
+  // the deprecated keys come last in llama.cpp's list, so they win where both are present
   ids.fimPre = fromKey('tokenizer.ggml.prefix_token_id', fromKey('tokenizer.ggml.fim_pre_token_id', null));
   ids.fimSuf = fromKey('tokenizer.ggml.suffix_token_id', fromKey('tokenizer.ggml.fim_suf_token_id', null));
   ids.fimMid = fromKey('tokenizer.ggml.middle_token_id', fromKey('tokenizer.ggml.fim_mid_token_id', null));
@@ -725,12 +905,9 @@ function loadVocab(md: Metadata, kind: 'spm' | 'bpe'): VocabInfo {
   detect('fimRep', FIM_REP_TEXTS);
   detect('fimSep', FIM_SEP_TEXTS);
 
-  // control tokens whose text says "unused"
-  for (let i = 0; i < n; i++) if (attrs[i]! & ATTR_CONTROL && texts[i]!.includes('unused')) attrs[i] = attrs[i]! | ATTR_UNUSED;
-
   // end-of-generation tokens are control tokens
   const eog = new Set<number>();
-  for (const k of ['fimPad', 'fimRep', 'fimSep'] as const) if (ids[k] !== null) eog.add(ids[k]!);
+  for (const id of [ids.fimPad, ids.fimRep, ids.fimSep]) if (id !== null) eog.add(id);
   for (const t of EOG_TEXTS) {
     const id = textToId.get(t);
     if (id !== undefined) {
@@ -747,27 +924,26 @@ function loadVocab(md: Metadata, kind: 'spm' | 'bpe'): VocabInfo {
   if (ids.eot !== null) eog.add(ids.eot);
   if (ids.eom !== null) eog.add(ids.eom);
   {
+    // o200k_harmony and solar-open: "<|end|>" is an ordinary, always rendered token there
     const has = (t: string): boolean => [...eog].some((id) => texts[id] === t);
+    const hasCall = has('<|call|>') || has('<|calls|>');
     const end = textToId.get('<|end|>');
-    if (end !== undefined && eog.has(end) && ((has('<|return|>') && (has('<|call|>') || has('<|calls|>'))) || (has('<|calls|>') && has('<|flush|>')))) {
-      attrs[end] = ATTR_USER_DEFINED;
-    }
+    if (end !== undefined && eog.has(end) && hasCall && (has('<|return|>') || has('<|flush|>'))) attrs[end] = ATTR_USER_DEFINED;
     const s = textToId.get('</s>');
     if (s !== undefined && eog.has(s) && has('<|tool_response>')) attrs[s] = ATTR_NORMAL;
   }
 
-  const splitTokens: { id: number; text: string }[] = [];
+  // llama.cpp sorts by byte length with an unstable sort; ties (which only matter for overlapping texts) go by id here
+  const splitTokens: { id: number; text: string; bytes: number }[] = [];
   for (let i = 0; i < n; i++) {
     const a = attrs[i]!;
-    if (a & ATTR_USER_DEFINED && !(a & (ATTR_CONTROL | ATTR_UNKNOWN))) splitTokens.push({ id: i, text: texts[i]! });
+    if (a & ATTR_USER_DEFINED && !(a & (ATTR_CONTROL | ATTR_UNKNOWN))) {
+      splitTokens.push({ id: i, text: texts[i]!, bytes: utf8Encoder.encode(texts[i]!).length });
+    }
   }
-  splitTokens.sort((x, y) => y.text.length - x.text.length || x.id - y.id);
+  splitTokens.sort((x, y) => y.bytes - x.bytes || x.id - y.id);
 
-  const fim =
-    ids.fimPre !== null && ids.fimSuf !== null && ids.fimMid !== null
-      ? { prefix: ids.fimPre, suffix: ids.fimSuf, middle: ids.fimMid, ...(ids.fimPad !== null ? { pad: ids.fimPad } : {}) }
-      : null;
-
+  const fim: FimTokens = { prefix: ids.fimPre, suffix: ids.fimSuf, middle: ids.fimMid, pad: ids.fimPad };
   return { texts, textToId, scores, attrs, bos, eos, unk, fim, splitTokens };
 }
 
@@ -775,23 +951,23 @@ function loadVocab(md: Metadata, kind: 'spm' | 'bpe'): VocabInfo {
 // Base class: partitioning, decoding
 
 abstract class BaseTokenizer implements Tokenizer {
-  abstract readonly kind: 'spm' | 'bpe';
+  abstract readonly kind: Tokenizer['kind'];
   readonly vocabSize: number;
   readonly bos: number | null;
   readonly eos: number | null;
-  readonly fim: Tokenizer['fim'];
+  readonly fim: FimTokens;
   protected readonly texts: string[];
   protected readonly textToId: Map<string, number>;
   protected readonly attrs: Uint16Array;
   protected readonly unk: number | null;
-  private readonly splitTokens: { id: number; text: string }[];
+  private readonly splitTokens: VocabInfo['splitTokens'];
   private readonly pieces: (Uint8Array | undefined)[];
 
   constructor(
     v: VocabInfo,
     readonly pre: string | null,
     readonly addBos: boolean,
-    protected readonly addSpacePrefix: boolean,
+    readonly addSpacePrefix: boolean,
   ) {
     this.vocabSize = v.texts.length;
     this.texts = v.texts;
@@ -854,10 +1030,9 @@ abstract class BaseTokenizer implements Tokenizer {
     let p = this.pieces[id];
     if (p === undefined) {
       const a = this.attrs[id]!;
-      if (a & (ATTR_CONTROL | ATTR_UNKNOWN)) p = EMPTY_BYTES;
+      if (!isTextToken(a)) p = EMPTY_BYTES;
       else if (a & ATTR_USER_DEFINED) p = utf8Encoder.encode(this.texts[id]!);
-      else if (a & (ATTR_NORMAL | ATTR_BYTE)) p = this.computePiece(id);
-      else p = EMPTY_BYTES; // unused / undefined: suppressed like control tokens
+      else p = this.computePiece(id);
       this.pieces[id] = p;
     }
     return p;
@@ -882,8 +1057,7 @@ abstract class BaseTokenizer implements Tokenizer {
   }
 
   isSpecial(id: number): boolean {
-    if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) return false;
-    return (this.attrs[id]! & (ATTR_CONTROL | ATTR_USER_DEFINED | ATTR_UNUSED | ATTR_UNKNOWN)) !== 0;
+    return Number.isInteger(id) && id >= 0 && id < this.vocabSize && !isTextToken(this.attrs[id]!);
   }
 
   /** The byte value of a <0xXX> token. */
@@ -896,17 +1070,11 @@ abstract class BaseTokenizer implements Tokenizer {
 // ---------------------------------------------------------------------------------------------------------------------
 // SentencePiece (llama.cpp llm_tokenizer_spm)
 
-interface SpmBigram {
-  left: number;
-  right: number;
-  score: number;
-  size: number;
-}
-
 class SpmTokenizer extends BaseTokenizer {
-  readonly kind = 'spm' as const;
+  readonly kind = 'llama' as const;
   private readonly scores: Float64Array;
   private readonly byteIds: Int32Array;
+  private readonly queue = new MergeQueue();
 
   constructor(v: VocabInfo, addBos: boolean, addSpacePrefix: boolean) {
     super(v, null, addBos, addSpacePrefix);
@@ -940,31 +1108,19 @@ class SpmTokenizer extends BaseTokenizer {
     }
     if (n === 0) return;
 
-    const queue = new Heap<SpmBigram>((a, b) => a.score > b.score || (a.score === b.score && a.left < b.left));
+    // the highest score merges first: priority -score
+    const queue = this.queue;
+    queue.clear();
     const tryAdd = (left: number, right: number): void => {
-      if (left === -1 || right === -1) return;
       const size = len[left]! + len[right]!;
-      const id = this.textToId.get(text.substr(start[left]!, size));
-      if (id === undefined) return;
-      queue.push({ left, right, score: this.scores[id]!, size });
+      const id = this.textToId.get(text.slice(start[left]!, start[left]! + size));
+      if (id !== undefined) queue.push(-this.scores[id]!, left, right, size);
     };
     for (let i = 1; i < n; i++) tryAdd(i - 1, i);
-
-    while (queue.size > 0) {
-      const bg = queue.pop();
-      const l = bg.left;
-      const r = bg.right;
-      if (len[l] === 0 || len[r] === 0 || len[l]! + len[r]! !== bg.size) continue;
-      len[l] = len[l]! + len[r]!;
-      len[r] = 0;
-      next[l] = next[r]!;
-      if (next[r]! >= 0) prev[next[r]!] = l;
-      tryAdd(prev[l]!, l);
-      tryAdd(l, next[l]!);
-    }
+    runMerges(queue, len, prev, next, tryAdd);
 
     for (let i = 0; i !== -1; i = next[i]!) {
-      const piece = text.substr(start[i]!, len[i]!);
+      const piece = text.slice(start[i]!, start[i]! + len[i]!);
       const id = this.textToId.get(piece);
       if (id !== undefined) {
         out.push(id);
@@ -989,24 +1145,18 @@ class SpmTokenizer extends BaseTokenizer {
 // ---------------------------------------------------------------------------------------------------------------------
 // Byte-level BPE (llama.cpp llm_tokenizer_bpe)
 
-interface BpeBigram {
-  left: number;
-  right: number;
-  rank: number;
-  size: number;
-}
-
 const BPE_CACHE_MAX_ENTRIES = 65536;
 const BPE_CACHE_MAX_WORD = 256;
 
 class BpeTokenizer extends BaseTokenizer {
-  readonly kind = 'bpe' as const;
+  readonly kind = 'gpt2' as const;
   private readonly ranks: Map<string, number>;
   private readonly splitters: Splitter[];
   private readonly ignoreMerges: boolean;
   private readonly cache = new Map<string, number[]>();
+  private readonly queue = new MergeQueue();
 
-  constructor(v: VocabInfo, pre: string | null, spec: PreSpec, merges: MetadataValue[], addBos: boolean) {
+  constructor(v: VocabInfo, pre: string, spec: PreSpec, merges: MetadataValue[], addBos: boolean) {
     super(v, pre, addBos, false);
     this.ranks = new Map();
     for (let i = 0; i < merges.length; i++) {
@@ -1023,10 +1173,9 @@ class BpeTokenizer extends BaseTokenizer {
 
   protected encodeFragment(text: string, out: number[]): void {
     const { cps, u16 } = codePoints(text);
+    const split = new SplitText(text, cps, u16);
     let offsets = [cps.length];
-    let collapsed: string | null = null;
-    const getCollapsed = (): string => (collapsed ??= collapseText(cps));
-    for (const sp of this.splitters) offsets = sp(cps, offsets, getCollapsed);
+    for (const sp of this.splitters) offsets = sp(split, offsets);
     let start = 0;
     for (const len of offsets) {
       const word = text.slice(u16[start]!, u16[start + len]!);
@@ -1049,7 +1198,7 @@ class BpeTokenizer extends BaseTokenizer {
     const bytes = utf8Encoder.encode(word);
     const codes = new Uint16Array(bytes.length);
     for (let i = 0; i < bytes.length; i++) codes[i] = BYTE_TO_CHAR[bytes[i]!]!;
-    const w = charsFromCodes(codes, 0, codes.length); // one UTF-16 unit per byte
+    const w = charsFromCodes(codes); // one UTF-16 unit per byte
     const n = w.length;
     if (n === 0) return [];
     if (this.ignoreMerges) {
@@ -1063,30 +1212,19 @@ class BpeTokenizer extends BaseTokenizer {
       prev[i] = i - 1;
       next[i] = i + 1 === n ? -1 : i + 1;
     }
-    // symbols keep their start index (= their position i): a merge only grows the left symbol
-    const queue = new Heap<BpeBigram>((a, b) => a.rank < b.rank || (a.rank === b.rank && a.left < b.left));
+    // symbol i starts at w[i] (one symbol per byte at first); the lowest merge rank goes first
+    const queue = this.queue;
+    queue.clear();
     const tryAdd = (left: number, right: number): void => {
-      if (left === -1 || right === -1) return;
-      const rank = this.ranks.get(`${w.substr(left, len[left]!)} ${w.substr(right, len[right]!)}`);
-      if (rank === undefined) return;
-      queue.push({ left, right, rank, size: len[left]! + len[right]! });
+      const end = right + len[right]!;
+      const rank = this.ranks.get(`${w.slice(left, right)} ${w.slice(right, end)}`);
+      if (rank !== undefined) queue.push(rank, left, right, end - left);
     };
     for (let i = 1; i < n; i++) tryAdd(i - 1, i);
-    while (queue.size > 0) {
-      const bg = queue.pop();
-      const l = bg.left;
-      const r = bg.right;
-      if (len[l] === 0 || len[r] === 0 || len[l]! + len[r]! !== bg.size) continue; // outdated
-      len[l] = len[l]! + len[r]!;
-      len[r] = 0;
-      next[l] = next[r]!;
-      if (next[r]! >= 0) prev[next[r]!] = l;
-      tryAdd(prev[l]!, l);
-      tryAdd(l, next[l]!);
-    }
+    runMerges(queue, len, prev, next, tryAdd);
     const ids: number[] = [];
     for (let i = 0; i !== -1; i = next[i]!) {
-      const piece = w.substr(i, len[i]!);
+      const piece = w.slice(i, i + len[i]!);
       const id = this.textToId.get(piece);
       if (id !== undefined) {
         ids.push(id);
@@ -1128,7 +1266,7 @@ export function tokenizerFromMetadata(md: Metadata): Tokenizer {
   const model = mdString(md, 'tokenizer.ggml.model');
   if (model === undefined) throw new TokenizerError('missing tokenizer.ggml.model in the GGUF metadata');
   if (model === 'llama') {
-    const v = loadVocab(md, 'spm');
+    const v = loadVocab(md, 'llama');
     const addBos = mdBool(md, 'tokenizer.ggml.add_bos_token') ?? true;
     const addSpacePrefix = mdBool(md, 'tokenizer.ggml.add_space_prefix') ?? true;
     return new SpmTokenizer(v, addBos, addSpacePrefix);
@@ -1141,9 +1279,9 @@ export function tokenizerFromMetadata(md: Metadata): Tokenizer {
       throw new TokenizerError(`unsupported tokenizer pre-type "${preName}" (tokenizer.ggml.pre; supported: ${SUPPORTED_PRE_TYPES.join(', ')})`);
     }
     const merges = mdArray(md, 'tokenizer.ggml.merges', true);
-    const v = loadVocab(md, 'bpe');
+    const v = loadVocab(md, 'gpt2');
     const addBos = mdBool(md, 'tokenizer.ggml.add_bos_token') ?? spec.addBos === true;
-    return new BpeTokenizer(v, preRaw ?? null, spec, merges, addBos);
+    return new BpeTokenizer(v, preName, spec, merges, addBos);
   }
   throw new TokenizerError(`unsupported tokenizer model "${model}" (tokenizer.ggml.model; supported: ${SUPPORTED_TOKENIZER_MODELS.join(', ')})`);
 }
