@@ -37,6 +37,8 @@ export class GpuContext {
   private readonly pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
   private readonly checkedShaders = new Set<string>();
   private lostReason: string | null = null;
+  /** Validation and out-of-memory errors the device reported since the last read (a bad shader, a bad binding). */
+  private readonly errors: string[] = [];
   /** Uniform arena reused across batches: queue.writeBuffer is ordered with submits, so reuse is safe. */
   private arena: GPUBuffer | null = null;
 
@@ -50,6 +52,20 @@ export class GpuContext {
     void device.lost.then((l) => {
       this.lostReason = `${l.reason}: ${l.message}`;
     });
+    // WebGPU reports invalid shaders, pipelines and dispatches asynchronously, and the work is then skipped silently;
+    // collect them so that the next read-back fails instead of returning stale data.
+    device.addEventListener('uncapturederror', (e) => {
+      const err = (e as GPUUncapturedErrorEvent).error;
+      if (this.errors.length < 10) this.errors.push(`${err.constructor.name}: ${err.message}`);
+    });
+  }
+
+  /** Throws the errors the device reported since the last check (the first few), and forgets them. */
+  throwIfFailed(): void {
+    if (this.lostReason) throw new GpuDeviceError(`the GPU device was lost (${this.lostReason})`);
+    if (this.errors.length === 0) return;
+    const all = this.errors.splice(0);
+    throw new GpuDeviceError(`the GPU reported ${all.length} error(s): ${all.join(' | ')}`);
   }
 
   get limits(): GPUSupportedLimits {
@@ -130,6 +146,7 @@ export class GpuContext {
       enc.copyBufferToBuffer(buf, byteOffset, staging, 0, size);
       this.device.queue.submit([enc.finish()]);
       await staging.mapAsync(GPUMapMode.READ);
+      this.throwIfFailed();
       return staging.getMappedRange().slice(0, byteSize);
     } finally {
       staging.destroy();
@@ -168,6 +185,9 @@ export class GpuContext {
 }
 
 export class GpuMemoryError extends Error {}
+
+/** The device reported an error (validation, out of memory) or was lost. */
+export class GpuDeviceError extends Error {}
 
 export function fmtBytes(n: number): string {
   if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(2)} GiB`;

@@ -284,6 +284,7 @@ export class LlamaModel {
     const s = this.scratch!;
     if (want === 'none') {
       await this.ctx.device.queue.onSubmittedWorkDone();
+      this.ctx.throwIfFailed();
       return { logits: null, next: null };
     }
     const rows = want === 'all' ? n : 1;
