@@ -22,7 +22,15 @@ export async function openLlamaCpp(modelPath: string, contextSize: number, threa
   }
   const llama = await mod.getLlama({ gpu: false, build: 'never', logLevel: mod.LlamaLogLevel.error });
   const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
-  const context = await model.createContext({ contextSize, threads, batchSize: Math.min(contextSize, 512), sequences: 1 });
+  // An f32 KV cache, as ours: llama.cpp's default f16 cache rounds K and V (1e-3 relative logit differences).
+  const context = await model.createContext({
+    contextSize,
+    threads,
+    batchSize: Math.min(contextSize, 512),
+    sequences: 1,
+    experimentalKvCacheKeyType: 'F32',
+    experimentalKvCacheValueType: 'F32',
+  });
   return {
     llama,
     model,
