@@ -44,15 +44,12 @@ fn wword(i: u32) -> u32 {
   return w[i >> 2u][i & 3u];
 }
 
-// Weight number e of this binding (flat element index).
+// Weight number e of this binding (flat element index), f32 or f16: q8_0 rows are whole blocks of 32, always ALIGNED.
 fn w1(e: u32) -> f32 {
   if (WTYPE == 0u) {
     return bitcast<f32>(wword(e));
   }
-  if (WTYPE == 1u) {
-    return unpack2x16float(wword(e >> 1u))[e & 1u];
-  }
-  return f32(bitcast<i32>(wword(e >> 2u) << (24u - (e & 3u) * 8u)) >> 24u) * scales[e >> 5u];
+  return unpack2x16float(wword(e >> 1u))[e & 1u];
 }
 
 // ---- 16-byte access ----
@@ -202,22 +199,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         if (TR > 3u) { a3 += scales[s.w + b] * p3; }
       }
     } else {
-    for (var b = 0u; b < blocks; b++) {
-      let k = b * 32u;
-      let x0 = xq(toks, k);
-      let x1 = xq(toks, k + 4u);
-      let x2 = xq(toks, k + 8u);
-      let x3 = xq(toks, k + 12u);
-      let x4 = xq(toks, k + 16u);
-      let x5 = xq(toks, k + 20u);
-      let x6 = xq(toks, k + 24u);
-      let x7 = xq(toks, k + 28u);
-      let o = b * 2u;
-      a0 += scales[s.x + b] * q8block(w[q.x + o], w[q.x + o + 1u], x0, x1, x2, x3, x4, x5, x6, x7);
-      if (TR > 1u) { a1 += scales[s.y + b] * q8block(w[q.y + o], w[q.y + o + 1u], x0, x1, x2, x3, x4, x5, x6, x7); }
-      if (TR > 2u) { a2 += scales[s.z + b] * q8block(w[q.z + o], w[q.z + o + 1u], x0, x1, x2, x3, x4, x5, x6, x7); }
-      if (TR > 3u) { a3 += scales[s.w + b] * q8block(w[q.w + o], w[q.w + o + 1u], x0, x1, x2, x3, x4, x5, x6, x7); }
-    }
+      // Decode: a whole block of x (8 vec4) is loaded once and reused by the TR rows.
+      for (var b = 0u; b < blocks; b++) {
+        let k = b * 32u;
+        let x0 = xq(toks, k);
+        let x1 = xq(toks, k + 4u);
+        let x2 = xq(toks, k + 8u);
+        let x3 = xq(toks, k + 12u);
+        let x4 = xq(toks, k + 16u);
+        let x5 = xq(toks, k + 20u);
+        let x6 = xq(toks, k + 24u);
+        let x7 = xq(toks, k + 28u);
+        let o = b * 2u;
+        a0 += scales[s.x + b] * q8block(w[q.x + o], w[q.x + o + 1u], x0, x1, x2, x3, x4, x5, x6, x7);
+        if (TR > 1u) { a1 += scales[s.y + b] * q8block(w[q.y + o], w[q.y + o + 1u], x0, x1, x2, x3, x4, x5, x6, x7); }
+        if (TR > 2u) { a2 += scales[s.z + b] * q8block(w[q.z + o], w[q.z + o + 1u], x0, x1, x2, x3, x4, x5, x6, x7); }
+        if (TR > 3u) { a3 += scales[s.w + b] * q8block(w[q.w + o], w[q.w + o + 1u], x0, x1, x2, x3, x4, x5, x6, x7); }
+      }
     }
   }
 

@@ -9,7 +9,8 @@ import { openLlamaCpp, type LlamaCpp } from '../../src/cli/llama.js';
 import { generate } from '../../src/engine/generate.js';
 import type { GpuContext } from '../../src/engine/gpu/context.js';
 import { LlamaModel } from '../../src/engine/model/model.js';
-import { GGMLType } from '../../src/engine/model/gguf.js';
+import { bytesSource, GGMLType } from '../../src/engine/model/gguf.js';
+import { ModelFormatError } from '../../src/engine/model/config.js';
 import { fileSource } from '../../src/engine/model/node-source.js';
 import { fixtureModel } from '../helpers/fixtures.js';
 import { patchU32, quantizeQ8_0Bytes, rewriteGGUF } from '../helpers/gguf-rewrite.js';
@@ -226,5 +227,17 @@ describe('derived and F16 models against llama.cpp', async () => {
     });
     assert.ok(quantized >= 30, `only ${quantized} tensors quantized`);
     await compareOnFile(t, q8, STORY, TOL_LLAMA_Q8_0, `Q8_0 (${quantized} tensors)`);
+  });
+
+  test('a tensor type the engine does not support (Q4_0) is refused with its name and type, before any upload', async (t) => {
+    if (!stories.path) return t.skip(stories.why);
+    const q4 = await rewriteGGUF(readFileSync(stories.path), (info) =>
+      info.name === 'blk.2.ffn_up.weight' ? { type: GGMLType.Q4_0, data: new Uint8Array((info.dims[0]! * info.dims[1]!) / 32 * 18) } : null,
+    );
+    const ctx = await testGpu();
+    await assert.rejects(
+      LlamaModel.load(ctx, bytesSource(q4)),
+      (e: Error) => e instanceof ModelFormatError && /blk\.2\.ffn_up\.weight/.test(e.message) && /Q4_0/.test(e.message),
+    );
   });
 });

@@ -915,7 +915,7 @@ test('synthetic files: reader errors', async () => {
   );
   await err(
     { ...t([{ name: 'a', dims: [4], offset: 2 ** 50 }]), size: 160 },
-    'tensor "a": data offset 1125899906842624 is beyond the end of the file (160 bytes)',
+    'tensor "a": data offset 1125899906842624 is beyond the end of the file (160 bytes): the file is truncated or corrupted',
   );
   // Custom alignment is honoured for the data section and offsets.
   const a64 = await parse(

@@ -560,7 +560,7 @@ export async function readGGUF(src: ByteSource): Promise<GGUFFile> {
     }
     const rel = await readU64(c, `data offset of tensor "${name}"`);
     if (rel > BigInt(size)) {
-      throw new GGUFError(`tensor "${name}": data offset ${rel} is beyond the end of the file (${size} bytes)`);
+      throw new GGUFError(`tensor "${name}": data offset ${rel} is beyond the end of the file (${size} bytes): the file is truncated or corrupted`);
     }
     if (Number(rel) % alignment !== 0) {
       throw new GGUFError(`tensor "${name}": data offset ${rel} is not a multiple of the alignment ${alignment}`);

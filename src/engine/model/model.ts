@@ -12,7 +12,7 @@ import { rope } from '../kernels/rope.js';
 import { swiglu } from '../kernels/swiglu.js';
 import { KvCache } from '../kv/cache.js';
 import { type ModelConfig, ModelFormatError, modelConfigFromGGUF } from './config.js';
-import { type ByteSource, type GGUFFile, readGGUF, readTensorData, type TensorInfo } from './gguf.js';
+import { type ByteSource, type GGUFFile, ggmlTypeName, readGGUF, readTensorData, type TensorInfo } from './gguf.js';
 import { type Tokenizer, tokenizerFromMetadata } from './tokenizer.js';
 import { dequantize, type GpuWeight, uploadWeight, weightTypeFromGGML } from './weights.js';
 
@@ -137,7 +137,7 @@ export class LlamaModel {
     const matrix = async (name: string, rows: number, cols: number): Promise<GpuWeight> => {
       const t = tensor(name);
       const type = weightTypeFromGGML(t.type);
-      if (!type) throw new ModelFormatError(`tensor ${name}: unsupported type ${t.type}`);
+      if (!type) throw new ModelFormatError(`tensor ${name} has type ${ggmlTypeName(t.type)}, which the engine does not support yet (F32, F16 and Q8_0 are)`);
       const w = uploadWeight(ctx, type, await readTensorData(src, t), rows, cols, name);
       progress(w.bytes);
       return w;
@@ -145,7 +145,7 @@ export class LlamaModel {
     const vector = async (name: string, n: number): Promise<GPUBuffer> => {
       const t = tensor(name);
       const type = weightTypeFromGGML(t.type);
-      if (!type) throw new ModelFormatError(`tensor ${name}: unsupported type ${t.type}`);
+      if (!type) throw new ModelFormatError(`tensor ${name} has type ${ggmlTypeName(t.type)}, which the engine does not support yet (F32, F16 and Q8_0 are)`);
       const data = dequantize(type, await readTensorData(src, t), n);
       progress(data.byteLength);
       return ctx.upload(data, name);
