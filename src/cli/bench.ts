@@ -2,7 +2,7 @@
 // same tokens, in the same run. Medians of several runs; a table, then one JSON line.
 import { cpus } from 'node:os';
 import type { Token } from 'node-llama-cpp';
-import { openModel } from './common.js';
+import { median, openModel, printTable, SAMPLE_TEXT } from './common.js';
 import { openLlamaCpp } from './llama.js';
 
 export interface BenchEngineOptions {
@@ -22,23 +22,13 @@ interface Row {
   decodeTokPerS: number;
 }
 
-const SAMPLE =
-  'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. ' +
-  'One day, she saw a big red ball under a tree. She wanted to play with it, so she asked her mom if she could. ';
-
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 export async function benchEngine(o: BenchEngineOptions): Promise<void> {
   const { ctx, model } = await openModel(o.modelPath);
   const rows: Row[] = [];
   let prompt: number[];
   try {
     const tok = model.tokenizer;
-    const ids = tok.encode(SAMPLE.repeat(Math.ceil(o.promptTokens / 40) + 1));
+    const ids = tok.encode(SAMPLE_TEXT.repeat(Math.ceil(o.promptTokens / 40) + 1));
     prompt = [...(tok.bos !== null ? [tok.bos] : []), ...ids].slice(0, o.promptTokens);
     const total = o.promptTokens + o.genTokens;
     if (total > model.config.contextLength) throw new Error(`prompt + generated tokens (${total}) exceed the model's context (${model.config.contextLength})`);
@@ -93,11 +83,8 @@ export async function benchEngine(o: BenchEngineOptions): Promise<void> {
 
   const head = ['engine', 'device', 'prefill ms', 'prefill tok/s', 'decode ms/tok', 'decode tok/s'];
   const table = rows.map((r) => [r.engine, r.device, r.prefillMs.toFixed(2), r.prefillTokPerS.toFixed(0), r.decodeMsPerToken.toFixed(3), r.decodeTokPerS.toFixed(0)]);
-  const widths = head.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   console.log(`model ${o.modelPath}: ${o.promptTokens} prompt tokens, ${o.genTokens} generated, median of ${o.runs} runs (after one warm-up)`);
-  console.log(line(head));
-  for (const t of table) console.log(line(t));
+  printTable(head, table);
   const ratio = rows[1]!.decodeMsPerToken / rows[0]!.decodeMsPerToken;
   console.log(`decode speed pie / llama.cpp: ${ratio.toFixed(2)}x; prefill: ${(rows[1]!.prefillMs / rows[0]!.prefillMs).toFixed(2)}x`);
   console.log(

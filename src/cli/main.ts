@@ -1,15 +1,20 @@
-// `pie`: the engine from the command line. Subcommands: generate, tokenize, bench engine.
+// `pie`: the engine from the command line. Subcommands: generate, tokenize, replay, bench engine, bench edit.
 import { parseArgs } from 'node:util';
 import { benchEngine } from './bench.js';
 import { openModel, readStdin, tokenizerFromFile } from './common.js';
 import { DEFAULT_MODEL, resolveKnownModel } from './models.js';
 import { generate } from '../engine/generate.js';
+import { METHODS, type Method } from '../engine/session.js';
+import { benchEdit, printBenchEdit } from './bench-edit.js';
+import { readTraceFiles, replay } from './replay.js';
 
 const USAGE = `pie: local code completion engine (WebGPU)
 
   pie generate --model FILE --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--json]
   pie tokenize --model FILE [--json] [--batch]        text from standard input (with --batch: a JSON array of strings)
   pie bench engine --model FILE [--prompt-tokens N] [--gen-tokens N] [--runs N] [--json]
+  pie bench edit --model FILE --context N[,N...] [--methods pie,cfe,prefix,full] [--runs N] [--json]
+  pie replay --model FILE --document FILE --edits FILE.jsonl --method pie|cfe|prefix|full [--compare METHOD] [--json]
 
 --model defaults to ${DEFAULT_MODEL} (from ../shared/fixtures, or downloaded once with its sha256 checked).
 PIE_GPU=vulkan|lavapipe|swiftshader|gles picks the WebGPU adapter; by default the first that works.`;
@@ -95,9 +100,64 @@ async function cmdTokenize(argv: string[]): Promise<void> {
   console.log(values.json ? JSON.stringify({ ids }) : ids.join(' '));
 }
 
+function method(v: string | undefined, name: string): Method {
+  if (v === undefined || !(METHODS as readonly string[]).includes(v)) throw new UsageError(`--${name} expects one of ${METHODS.join(', ')}, got "${v ?? ''}"`);
+  return v as Method;
+}
+
+async function cmdReplay(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      document: { type: 'string' },
+      edits: { type: 'string' },
+      method: { type: 'string' },
+      compare: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (!values.document || !values.edits) throw new UsageError('replay needs --document FILE and --edits FILE.jsonl');
+  const m = method(values.method, 'method');
+  const compare = values.compare === undefined ? undefined : method(values.compare, 'compare');
+  const { document, steps } = readTraceFiles(values.document, values.edits);
+  const { ctx, model } = await openModel(await modelPath(values.model));
+  try {
+    await replay({ ctx, model, document, steps, method: m, ...(compare ? { compare } : {}), json: values.json ?? false });
+  } finally {
+    model.destroy();
+    ctx.destroy();
+  }
+}
+
+async function cmdBenchEdit(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      context: { type: 'string' },
+      methods: { type: 'string' },
+      runs: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const contexts = (values.context ?? '256,512,1024,2048').split(',').map((c) => num(c, 'context', 0));
+  if (contexts.some((c) => !Number.isInteger(c) || c < 64)) throw new UsageError('--context expects integers of at least 64, comma-separated');
+  const methods = (values.methods ?? METHODS.join(',')).split(',').map((m) => method(m, 'methods'));
+  const { ctx, model } = await openModel(await modelPath(values.model));
+  try {
+    const o = { ctx, model, contexts, methods, runs: num(values.runs, 'runs', 5), json: values.json ?? false };
+    printBenchEdit(o, await benchEdit(o));
+  } finally {
+    model.destroy();
+    ctx.destroy();
+  }
+}
+
 async function cmdBench(argv: string[]): Promise<void> {
   const [what, ...rest] = argv;
-  if (what !== 'engine') throw new UsageError(`bench: unknown target "${what ?? ''}" (known: engine)`);
+  if (what === 'edit') return cmdBenchEdit(rest);
+  if (what !== 'engine') throw new UsageError(`bench: unknown target "${what ?? ''}" (known: engine, edit)`);
   const { values } = parseArgs({
     args: rest,
     options: {
@@ -133,6 +193,9 @@ async function main(): Promise<number> {
         return 0;
       case 'bench':
         await cmdBench(rest);
+        return 0;
+      case 'replay':
+        await cmdReplay(rest);
         return 0;
       case undefined:
       case '-h':

@@ -11,6 +11,7 @@
 // Methods, same API: 'pie' (re-rotate moved keys), 'cfe' (reuse moved rows without re-rotation: the paper's conflict
 // fast encoding baseline), 'prefix' (reuse rows before the first change, re-encode the rest, as prefix caching does),
 // 'full' (re-encode everything).
+import { matchTokens } from './kv/diff.js';
 import { type TextChange, TokenMirror } from './kv/mirror.js';
 import type { KvCache } from './kv/cache.js';
 import { packMoves, pieRekey } from './kernels/pie_rekey.js';
@@ -183,26 +184,32 @@ export class DocumentSession {
     return out;
   }
 
-  /** Re-aligns entries with the layout: common head and tail keep their rows, the middle is new. */
+  /** Re-aligns entries with the layout: tokens matched by a minimal diff keep their rows, the others are new. */
   private sync(): void {
     const want = this.layout();
     const old = this.entries;
+    const matches = matchTokens(
+      old.map((e) => e.token),
+      want,
+    );
+    const next: Entry[] = want.map((token) => ({ token, row: -1 }));
+    const keptOld = new Uint8Array(old.length);
+    const changed = !(matches.length === old.length && matches.length === want.length);
+    // the unchanged head: leading matches at equal indices
     let head = 0;
-    const m = Math.min(old.length, want.length);
-    while (head < m && old[head]!.token === want[head]) head++;
-    let tail = 0;
-    while (tail < m - head && old[old.length - 1 - tail]!.token === want[want.length - 1 - tail]) tail++;
-    const kept = [...old.slice(0, head), ...old.slice(old.length - tail)];
-    // rows after the change were computed with the old left context: stale (until re-encoded)
-    if (head < old.length - tail || head < want.length - tail) {
-      for (const e of old.slice(old.length - tail)) if (e.row >= 0) this.stale[e.row] = 1;
+    while (head < matches.length && matches[head]![0] === head && matches[head]![1] === head) head++;
+    for (const [i, j] of matches) {
+      next[j]!.row = old[i]!.row;
+      keptOld[i] = 1;
+      // a row after the first change was computed with a different left context: stale until re-encoded
+      if (changed && j >= head && old[i]!.row >= 0) this.stale[old[i]!.row] = 1;
     }
-    for (const e of old.slice(head, old.length - tail)) {
-      if (e.row < 0) continue;
+    old.forEach((e, i) => {
+      if (keptOld[i] || e.row < 0) return;
       this.release(e.row);
       this.droppedSinceFlush++;
-    }
-    this.entries = [...kept.slice(0, head), ...want.slice(head, want.length - tail).map((token) => ({ token, row: -1 })), ...kept.slice(head)];
+    });
+    this.entries = next;
   }
 
   private release(row: number): void {
