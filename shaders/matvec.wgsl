@@ -81,6 +81,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) S: u32) {
   let rowTiles = (params.N + TR - 1u) / TR;
   let tokenTiles = (params.tokens + TT - 1u) / TT;
+  // Subgroup number lid / S: WGSL does not promise that a subgroup holds consecutive local indices, but drivers lay
+  // 1D workgroups out that way in practice (lavapipe and SwiftShader do: the tests cover both). The tile, and so the
+  // early return below, is then uniform in each subgroup, as subgroupAdd needs.
   let tile = (wid.x + wid.y * nwg.x) * (WG / S) + lid / S;
   if (tile >= rowTiles * tokenTiles) {
     return;

@@ -8,7 +8,7 @@ struct Params {
   headDim: u32,    // dims per head
   halfRot: u32,    // ropeDim / 2: rotated pairs per head
   scale: f32,      // linear position scaling
-  thetaScale: f32, // f32(base^(-2/ropeDim))
+  thetaScale: f32, // powf(base, f32(-2/ropeDim)), ropeThetaScale in rope.ts
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

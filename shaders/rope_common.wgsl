@@ -3,7 +3,7 @@
 // file to those shaders' sources (WGSL has no #include).
 //
 // The map, exactly (ropeAngle in src/engine/kernels/rope.ts replays the same f32 roundings):
-//   a_0 = f32(p), a_i = f32(a_{i-1} * thetaScale)             thetaScale = f32(base^(-2/ropeDim)), from the host
+//   a_0 = f32(p), a_i = f32(a_{i-1} * thetaScale)             thetaScale = powf(base, f32(-2/ropeDim)), from the host
 //   angle_i = f32(scale * a_i)                                 scale = linear RoPE scaling (1 / factor)
 //   (x0, x1) -> (x0 cos(angle) - x1 sin(angle), x0 sin(angle) + x1 cos(angle))
 // WGSL's * is correctly rounded, so the angle is bit-reproducible on every conforming device. The angle is then reduced

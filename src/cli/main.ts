@@ -14,7 +14,8 @@ const USAGE = `pie: local code completion engine (WebGPU)
   pie tokenize --model FILE [--json] [--batch]        text from standard input (with --batch: a JSON array of strings)
   pie bench engine --model FILE [--prompt-tokens N] [--gen-tokens N] [--runs N] [--json]
   pie bench edit --model FILE --context N[,N...] [--methods pie,cfe,prefix,full] [--runs N] [--json]
-  pie replay --model FILE --document FILE --edits FILE.jsonl --method pie|cfe|prefix|full [--compare METHOD] [--json]
+  pie replay --model FILE --document FILE --edits FILE.jsonl --method pie|cfe|prefix|full [--compare METHOD]
+               [--resync-threshold ROWS] [--json]
 
 --model defaults to ${DEFAULT_MODEL} (from ../shared/fixtures, or downloaded once with its sha256 checked).
 PIE_GPU=vulkan|lavapipe|swiftshader|gles picks the WebGPU adapter; by default the first that works.`;
@@ -114,6 +115,7 @@ async function cmdReplay(argv: string[]): Promise<void> {
       edits: { type: 'string' },
       method: { type: 'string' },
       compare: { type: 'string' },
+      'resync-threshold': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -123,7 +125,16 @@ async function cmdReplay(argv: string[]): Promise<void> {
   const { document, steps } = readTraceFiles(values.document, values.edits);
   const { ctx, model } = await openModel(await modelPath(values.model));
   try {
-    await replay({ ctx, model, document, steps, method: m, ...(compare ? { compare } : {}), json: values.json ?? false });
+    await replay({
+      ctx,
+      model,
+      document,
+      steps,
+      method: m,
+      ...(compare ? { compare } : {}),
+      resyncThreshold: num(values['resync-threshold'], 'resync-threshold', Infinity),
+      json: values.json ?? false,
+    });
   } finally {
     model.destroy();
     ctx.destroy();

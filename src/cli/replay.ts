@@ -51,8 +51,15 @@ export function parseSteps(jsonl: string): ReplayStep[] {
     });
 }
 
-export async function runTrace(model: LlamaModel, document: string, steps: ReplayStep[], method: Method, maxRows?: number): Promise<{ results: StepResult[]; finalText: string }> {
-  const s = new DocumentSession(model, document, { method, ...(maxRows ? { maxRows } : {}) });
+export async function runTrace(
+  model: LlamaModel,
+  document: string,
+  steps: ReplayStep[],
+  method: Method,
+  resyncThreshold = Infinity,
+): Promise<{ results: StepResult[]; finalText: string; resyncs: number }> {
+  const s = new DocumentSession(model, document, { method, resyncThreshold });
+  let resyncs = 0;
   try {
     await s.flush();
     const results: StepResult[] = [];
@@ -78,8 +85,10 @@ export async function runTrace(model: LlamaModel, document: string, steps: Repla
         staleRows: s.staleRows,
         logprobs: c.logprobs!,
       });
+      // the time between completions is idle time: the policy may re-sync there
+      if (await s.idleResync()) resyncs++;
     }
-    return { results, finalText: s.text };
+    return { results, finalText: s.text, resyncs };
   } finally {
     s.destroy();
   }
@@ -102,12 +111,14 @@ export interface ReplayOptions {
   steps: ReplayStep[];
   method: Method;
   compare?: Method;
+  /** Re-sync in idle time once this many rows are stale (default: never, to measure PIE alone). */
+  resyncThreshold?: number;
   json: boolean;
 }
 
 export async function replay(o: ReplayOptions): Promise<void> {
-  const main = await runTrace(o.model, o.document, o.steps, o.method);
-  const other = o.compare ? await runTrace(o.model, o.document, o.steps, o.compare) : null;
+  const main = await runTrace(o.model, o.document, o.steps, o.method, o.resyncThreshold);
+  const other = o.compare ? await runTrace(o.model, o.document, o.steps, o.compare, o.resyncThreshold) : null;
   const kls: number[] = [];
   let top1 = 0;
   let exact = 0;
@@ -150,6 +161,7 @@ export async function replay(o: ReplayOptions): Promise<void> {
     device: o.ctx.describe(),
     steps: o.steps.length,
     completions: n,
+    resyncs: main.resyncs,
     meanKL: other && n ? kls.reduce((a, b) => a + b, 0) / n : null,
     maxKL: other && n ? Math.max(...kls) : null,
     top1Agreement: other && n ? top1 / n : null,

@@ -27,6 +27,8 @@ export interface SessionOptions {
   maxRows?: number;
   /** Use the model's FIM tokens when it has them (default true). */
   fim?: boolean;
+  /** idleResync() re-encodes once this many rows are stale (default 256; Infinity: never). */
+  resyncThreshold?: number;
 }
 
 export interface CompleteOptions extends SamplerOptions {
@@ -72,6 +74,7 @@ interface Entry {
 
 export class DocumentSession {
   readonly method: Method;
+  readonly resyncThreshold: number;
   readonly cache: KvCache;
   private prefix: TokenMirror;
   private suffix: TokenMirror;
@@ -92,6 +95,7 @@ export class DocumentSession {
     o: SessionOptions = {},
   ) {
     this.method = o.method ?? 'pie';
+    this.resyncThreshold = o.resyncThreshold ?? 256;
     const tok = model.tokenizer;
     const f = tok.fim;
     this.fimIds = (o.fim ?? true) && f.prefix !== null && f.suffix !== null && f.middle !== null ? { prefix: f.prefix, suffix: f.suffix, middle: f.middle } : null;
@@ -318,6 +322,13 @@ export class DocumentSession {
     this.droppedSinceFlush = 0;
     await this.flush();
     return this.lastStats;
+  }
+
+  /** The idle-time policy: re-encodes everything when the stale rows reach the threshold; says whether it did. */
+  async idleResync(): Promise<boolean> {
+    if (this.staleRows < this.resyncThreshold) return false;
+    await this.resync();
+    return true;
   }
 
   /** Completes at the cursor (or `offset`, which moves the cursor first). Generated rows are dropped afterwards. */

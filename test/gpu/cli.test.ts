@@ -90,3 +90,44 @@ test('usage errors exit 2 with the usage text', () => {
   assert.equal(g.code, 2);
   assert.match(g.stderr, /--prompt/);
 });
+
+test('pie replay --compare: per-step lines and a summary; the final text is the document with every edit applied', async (t) => {
+  const { path, why } = await fixtureModel('stories260K.gguf');
+  if (!path) return t.skip(why);
+  const doc = join(projectRoot(), 'bench', 'traces', 'story.txt');
+  const edits = join(projectRoot(), 'bench', 'traces', 'story-edits.jsonl');
+  let expected = readFileSync(doc, 'utf8');
+  const steps = readFileSync(edits, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { changes: { rangeOffset: number; rangeLength: number; text: string }[] });
+  for (const s of steps) for (const c of s.changes) expected = expected.slice(0, c.rangeOffset) + c.text + expected.slice(c.rangeOffset + c.rangeLength);
+
+  const pieRun = pie(['replay', '--model', path, '--document', doc, '--edits', edits, '--method', 'pie', '--compare', 'cfe', '--json']);
+  assert.equal(pieRun.code, 0, pieRun.stderr);
+  const lines = pieRun.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const summary = lines[lines.length - 1]!;
+  assert.equal(summary.method, 'pie');
+  assert.equal(summary.compare, 'cfe');
+  assert.equal(summary.steps, steps.length);
+  assert.equal(summary.finalText, expected);
+  assert.equal(lines.length - 1, steps.length, 'one line per completion step');
+  for (const l of lines.slice(0, -1)) assert.equal((l.top5 as unknown[]).length, 5);
+  assert.ok((summary.meanKL as number) > 0, 'cfe (no re-rotation) must differ from pie');
+
+  // prefix reuse is exact: it must agree with full recomputation everywhere
+  const prefixRun = pie(['replay', '--model', path, '--document', doc, '--edits', edits, '--method', 'prefix', '--compare', 'full', '--json']);
+  assert.equal(prefixRun.code, 0, prefixRun.stderr);
+  const p = lastJson(prefixRun.stdout);
+  assert.ok((p.maxKL as number) < 1e-5, `prefix vs full max KL ${p.maxKL}`);
+  assert.equal(p.top1Agreement, 1);
+  assert.equal(p.completionExactMatch, 1);
+});
+
+test('pie replay: a malformed edits file names the line, exit code 1', async (t) => {
+  const { path, why } = await fixtureModel('stories260K.gguf');
+  if (!path) return t.skip(why);
+  const dir = mkdtempSync(join(tmpdir(), 'pie-replay-'));
+  writeFileSync(join(dir, 'doc.txt'), 'Once upon a time');
+  writeFileSync(join(dir, 'edits.jsonl'), '{"changes": []}\n{"changes": [{"rangeOffset": "x"}]}\n');
+  const r = pie(['replay', '--model', path, '--document', join(dir, 'doc.txt'), '--edits', join(dir, 'edits.jsonl'), '--method', 'pie']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^pie: edits line 2/m);
+});

@@ -158,4 +158,21 @@ describe('DocumentSession on stories260K', async () => {
     assert.deepEqual(results.prefix, results.full, 'prefix reuse is exact');
     assert.equal(results.pie![0], results.full![0], 'pie agrees with full on the first token');
   });
+
+  test('idle re-sync policy: nothing below the threshold; at it, a full re-encode that clears staleness', async (t) => {
+    if (!path) return t.skip(why);
+    const s = new DocumentSession(model, STORY, { method: 'pie', maxRows: 512, resyncThreshold: 30 });
+    await s.flush();
+    s.applyEdits([{ rangeOffset: STORY.length - 20, rangeLength: 0, text: ' big' }]);
+    await s.flush();
+    assert.ok(s.staleRows > 0 && s.staleRows < 30, `stale ${s.staleRows}`);
+    assert.equal(await s.idleResync(), false);
+    s.applyEdits(EDITS[0]!);
+    await s.flush();
+    assert.ok(s.staleRows >= 30, `stale ${s.staleRows}`);
+    assert.equal(await s.idleResync(), true);
+    assert.equal(s.staleRows, 0);
+    assert.equal(s.stats.tokensEncoded, s.tokens.length);
+    s.destroy();
+  });
 });

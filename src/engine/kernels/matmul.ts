@@ -4,23 +4,31 @@
 //     barriers, which is what CPU drivers need; neighbouring invocations read rows K apart.
 //   - matvec.wgsl (subgroup): the lanes of a subgroup split K, read neighbouring words and end with subgroupAdd. This is
 //     the usual matrix-vector kernel on GPUs, where the tiled kernel's K-apart reads are uncoalesced. On CPU drivers it
-//     is slower (below). It is the GPU default for decode, which we could not measure on a real GPU here.
+//     is slower (below). It is the GPU default for decode, which could not be measured on a real GPU here.
 //
-// Measured on lavapipe (Mesa 25.0.7, 2-core x86 VM; best of 5 runs of 5 back-to-back dispatches, µs per dispatch):
+// Measured on a 2-core x86 VM (µs per dispatch, best of 5-11 rounds that time every variant in turn; the host is shared,
+// so absolute figures drift by up to 2x between runs, and only variants measured side by side are compared here):
 //
-//                             decode (tokens = 1)                   prefill (tokens = 64)
-//                             tiled TR=1  tiled TR=2  subgroup TR=4  tiled TR=4 TT=4  subgroup TR=4 TT=4
-//   288 x 288      f32           83          68           93             1660            4350
-//                  f16           76          59           73             1350            4260
-//                  q8_0          80          76           70             1110            4190
-//   32000 x 288    f32         7500        6300         8500           180000          489000
-//                  f16         6900        5200         5500           150000          378000
-//                  q8_0        6500        4900         5200           115000          394000
+//   lavapipe (Mesa 25.0.7)      decode (tokens = 1)                   prefill (tokens = 64)
+//                           tiled TR=2  tiled TR=4  subgroup TR=4    tiled TR=4 TT=4  tiled TR=2 TT=4  subgroup TR=4 TT=4
+//   288 x 288      f32          103          97          130              1590             1820              2160
+//                  f16          126         105          143              1320             1970              1790
+//                  q8_0         147         132          152              1150             1780              2420
+//   32000 x 288    f32         6600        8300         7400            163000           183000            177000
+//                  f16         5640        5480         6010            148000           180000            154000
+//                  q8_0        3790        5040         4150            142000           188000            265000
 //
-// The decode numbers are 5-6 GB/s of f32 weights, which is this machine's matrix-vector rate; prefill runs at 6-10
-// GFLOP/s. Run-to-run noise is about 10-20%. SwiftShader (same VM) is 4-8x slower and prefers TR=4 for decode (280 vs
-// 385 µs at 288 x 288 f32, 30 vs 38 ms at 32000 x 288); TR=2 is kept for all CPU drivers since lavapipe is the faster
-// one and is tried first.
+//   SwiftShader 5.0.0           decode (tokens = 1)
+//                           tiled TR=1  tiled TR=2  tiled TR=4  subgroup TR=4
+//   288 x 288      f32          521         417         302          536
+//   32000 x 288    f32        48300       35000       25300        42800
+//                  f16        50600       40300       31000        40600
+//                  q8_0       46000       34100       33400        41300
+//
+// A dispatch costs about 55 µs on lavapipe and 300 µs on SwiftShader before any work, which dominates 288 x 288. On the
+// large matrices lavapipe is fastest with TR=2 (TR=1 was 20-30% slower than TR=2 in the same runs) and SwiftShader with
+// TR=4, hence one decode config each; prefill is best with TR=4 TT=4 on both. The subgroup kernel is never the fastest
+// on a CPU driver, so it is only the GPU default.
 import source from '../../../shaders/matmul.wgsl';
 import subgroupSource from '../../../shaders/matvec.wgsl';
 import { type Batch, type Binding, type GpuContext, grid, type KernelDef } from '../gpu/context.js';
@@ -55,7 +63,10 @@ export interface MatmulConfig {
   prefill: MatmulTiles;
 }
 
+/** lavapipe, llvmpipe (GLES) and any other CPU driver. */
 export const CPU_DRIVER_CONFIG: MatmulConfig = { decode: { wg: 64, tr: 2, tt: 1 }, prefill: { wg: 64, tr: 4, tt: 4 } };
+/** SwiftShader: the Vulkan CPU driver of Chromium, and so the browser's WebGPU fallback adapter. */
+export const SWIFTSHADER_CONFIG: MatmulConfig = { decode: { wg: 64, tr: 4, tt: 1 }, prefill: { wg: 64, tr: 4, tt: 4 } };
 export const GPU_CONFIG: MatmulConfig = { decode: { wg: 64, tr: 4, tt: 1, subgroup: true }, prefill: { wg: 64, tr: 4, tt: 4 } };
 
 const overrides = new WeakMap<GpuContext, Partial<MatmulConfig>>();
@@ -67,7 +78,8 @@ export function setMatmulConfig(ctx: GpuContext, config: Partial<MatmulConfig> |
 }
 
 export function matmulConfig(ctx: GpuContext): MatmulConfig {
-  const base = ctx.info.cpu ? CPU_DRIVER_CONFIG : GPU_CONFIG;
+  const i = ctx.info;
+  const base = !i.cpu ? GPU_CONFIG : /swiftshader/i.test(`${i.architecture} ${i.description}`) ? SWIFTSHADER_CONFIG : CPU_DRIVER_CONFIG;
   return { ...base, ...overrides.get(ctx) };
 }
 

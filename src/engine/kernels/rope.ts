@@ -34,9 +34,10 @@ export interface RopeParams extends RopeSpec {
   nHeads: number;
 }
 
-/** f32(base^(-2/ropeDim)), as ggml computes it once per call. */
+/** base^(-2/ropeDim) as ggml computes it once per call, `powf(freq_base, -2.0f/n_dims)`: the exponent is rounded to
+ *  f32 first, which changes the result for some sizes (e.g. base 10000, ropeDim 24); checked against glibc's powf. */
 export function ropeThetaScale(base: number, ropeDim: number): number {
-  return Math.fround(Math.pow(base, -2 / ropeDim));
+  return Math.fround(Math.pow(Math.fround(base), Math.fround(-2 / ropeDim)));
 }
 
 export function checkRopeSpec(p: RopeSpec): void {
