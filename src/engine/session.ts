@@ -8,6 +8,11 @@
 // cursor is an edit like any other (the suffix sentinel moves). Without FIM, a completion continues the prefix: the
 // suffix rows are hidden (position -1) while it decodes, and restored after.
 //
+// A completion's generated rows are kept, hidden, until the next edit, completion or resync: accept() inserts its
+// text as an edit and hands those rows to the inserted tokens, so the next flush rotates them into place instead of
+// encoding them (without FIM they already sit at their positions; with FIM they move from after the middle sentinel to
+// before the suffix sentinel).
+//
 // Methods, same API: 'pie' (re-rotate moved keys), 'cfe' (reuse moved rows without re-rotation: the paper's conflict
 // fast encoding baseline), 'prefix' (reuse rows before the first change, re-encode the rest, as prefix caching does),
 // 'full' (re-encode everything).
@@ -53,9 +58,17 @@ export interface FlushStats {
 }
 
 export interface Completion {
+  /** The text to insert at the cursor: the generated text, cut by the line rules (see stopReason). */
   text: string;
+  /** Every generated token, the stop token excluded (the text may end before the last ones: 'maxLines', 'suffix'). */
   tokens: number[];
-  stopReason: 'eos' | 'maxTokens' | 'maxLines' | 'context';
+  /**
+   * 'eos': an end-of-generation token (EOS, EOT / end of middle, or any other control token); 'maxTokens'; 'maxLines':
+   * the maxLines-th line break (the text ends before it); 'suffix': a generated line equals the next non-empty line
+   * after the cursor, which the model was about to repeat (the text ends before that line, see LineRules); 'context':
+   * the cache is full.
+   */
+  stopReason: 'eos' | 'maxTokens' | 'maxLines' | 'suffix' | 'context';
   /** log-probabilities of the first generated token's top candidates (when asked). */
   top: { id: number; logprob: number }[];
   /** Full next-token log-probabilities at the first step (when topLogprobs was asked). */
@@ -72,6 +85,16 @@ interface Entry {
   row: number;
 }
 
+/** The latest completion's generated tokens, kept for accept() until the next edit, completion or resync. */
+interface Generated {
+  completion: Completion;
+  /**
+   * Each token's row (hidden: position -1) and the position it was decoded at. The last token has no row (-1) unless a
+   * stop token ended the decoding: it was sampled but never fed.
+   */
+  tokens: { token: number; row: number; pos: number }[];
+}
+
 export class DocumentSession {
   readonly method: Method;
   readonly resyncThreshold: number;
@@ -85,6 +108,7 @@ export class DocumentSession {
   /** Rows [0, highWater) have been handed out at some point; the rest were never used. */
   private highWater = 0;
   private droppedSinceFlush = 0;
+  private generated: Generated | null = null;
   private readonly fimIds: { prefix: number; suffix: number; middle: number } | null;
   private movesBuf: GPUBuffer | null = null;
   private lastStats: FlushStats = { rowsMoved: 0, rowsDropped: 0, tokensEncoded: 0, applyMs: 0, encodeMs: 0 };
@@ -177,6 +201,12 @@ export class DocumentSession {
     this.sync();
   }
 
+  /** Index of the first entry after the prefix's tokens: the FIM suffix sentinel, or the first suffix token. */
+  private get cursorIndex(): number {
+    const tok = this.model.tokenizer;
+    return (tok.addBos && tok.bos !== null ? 1 : 0) + (this.fimIds ? 1 : 0) + this.prefix.tokens.length;
+  }
+
   /** The token sequence the cache should hold, in position order. */
   private layout(): number[] {
     const tok = this.model.tokenizer;
@@ -188,8 +218,12 @@ export class DocumentSession {
     return out;
   }
 
-  /** Re-aligns entries with the layout: tokens matched by a minimal diff keep their rows, the others are new. */
+  /**
+   * Re-aligns entries with the layout: tokens matched by a minimal diff keep their rows, the others are new. The text
+   * changed, so the latest completion can no longer be accepted: its rows are freed.
+   */
   private sync(): void {
+    this.discardGenerated();
     const want = this.layout();
     const old = this.entries;
     const matches = matchTokens(
@@ -214,6 +248,12 @@ export class DocumentSession {
       this.droppedSinceFlush++;
     });
     this.entries = next;
+  }
+
+  /** Frees the rows of the latest completion's generated tokens. */
+  private discardGenerated(): void {
+    for (const g of this.generated?.tokens ?? []) if (g.row >= 0) this.release(g.row);
+    this.generated = null;
   }
 
   private release(row: number): void {
@@ -314,6 +354,7 @@ export class DocumentSession {
 
   /** Re-encodes everything from scratch; afterwards the cache equals a full recomputation. */
   async resync(): Promise<FlushStats> {
+    this.discardGenerated();
     for (const e of this.entries) e.row = -1;
     this.cache.clear();
     this.freeRows.length = 0;
@@ -331,20 +372,25 @@ export class DocumentSession {
     return true;
   }
 
-  /** Completes at the cursor (or `offset`, which moves the cursor first). Generated rows are dropped afterwards. */
+  /**
+   * Completes at the cursor (or `offset`, which moves the cursor first). The generated rows are kept, hidden, until
+   * the next edit, completion or resync, for accept().
+   */
   async complete(o: CompleteOptions = {}): Promise<Completion> {
     const t0 = performance.now();
+    this.discardGenerated();
     if (o.offset !== undefined && o.offset !== this.cursor) this.moveCursor(o.offset);
     const entries = this.entries;
     // Without FIM, generated tokens continue the prefix: its last token predicts the first one, and the suffix rows are
     // hidden while decoding (their positions are the generated tokens').
-    const promptEnd = this.fimIds ? entries.length : entries.length - this.suffix.tokens.length;
+    const promptEnd = this.fimIds ? entries.length : this.cursorIndex;
     if (promptEnd === 0) throw new Error('nothing to complete from: an empty prefix in a model without BOS');
     const first = await this.flush(promptEnd - 1);
     const flush = this.lastStats;
     const tok = this.model.tokenizer;
     const sampler = new Sampler(o);
     const maxTokens = o.maxTokens ?? 64;
+    const lines = new LineRules(this.prefix.text, this.suffix.text, o.maxLines);
     const hidden: { row: number; pos: number }[] = [];
     for (let i = promptEnd; i < entries.length; i++) hidden.push({ row: entries[i]!.row, pos: i });
     if (hidden.length) this.cache.setPositions(hidden.map((h) => h.row), hidden.map(() => -1));
@@ -356,7 +402,7 @@ export class DocumentSession {
     let stopReason: Completion['stopReason'] = 'maxTokens';
     let logprobs: Float32Array | null = null;
     let top: Completion['top'] = [];
-    let firstTokenMs = 0;
+    let kept = false;
     try {
       const logits = first.logits!;
       let next = sampler.greedy ? first.next! : sampler.sample(logits);
@@ -364,18 +410,17 @@ export class DocumentSession {
         logprobs = logSoftmax(logits);
         top = [...logprobs.keys()].sort((a, b) => logprobs![b]! - logprobs![a]! || a - b).slice(0, o.topLogprobs).map((id) => ({ id, logprob: logprobs![id]! }));
       }
-      firstTokenMs = performance.now() - t0;
-      const eot = new Set([tok.eos, tok.fim.pad ?? null].filter((x): x is number => x !== null));
+      const firstTokenMs = performance.now() - t0;
       while (tokens.length < maxTokens) {
-        if (eot.has(next) || tok.isSpecial(next)) {
+        if (tok.isEog(next) || tok.isSpecial(next)) {
           stopReason = 'eos';
           break;
         }
         tokens.push(next);
         text += decoder.decode(tok.tokenBytes(next), { stream: true });
-        if (o.maxLines !== undefined && (text.match(/\n/g)?.length ?? 0) >= o.maxLines) {
-          text = text.split('\n').slice(0, o.maxLines).join('\n');
-          stopReason = 'maxLines';
+        const cut = lines.check(text, false);
+        if (cut) {
+          ({ text, reason: stopReason } = cut);
           break;
         }
         if (tokens.length >= maxTokens) break;
@@ -390,12 +435,45 @@ export class DocumentSession {
         const r = await this.model.forward(this.cache, [next], [pos++], [row], 'last');
         next = sampler.greedy ? r.next! : sampler.sample(r.logits!);
       }
-      text += decoder.decode();
+      if (stopReason !== 'maxLines' && stopReason !== 'suffix') {
+        text += decoder.decode();
+        // a stop token ends the last line too
+        const cut = stopReason === 'eos' ? lines.check(text, true) : null;
+        if (cut) ({ text, reason: stopReason } = cut);
+      }
+      const completion: Completion = { text, tokens, stopReason, top, logprobs, flush, firstTokenMs, totalMs: performance.now() - t0 };
+      if (genRows.length) this.cache.setPositions(genRows, genRows.map(() => -1));
+      this.generated = { completion, tokens: tokens.map((token, j) => ({ token, row: genRows[j] ?? -1, pos: promptEnd + j })) };
+      kept = true;
+      return completion;
     } finally {
-      for (const r of genRows) this.release(r);
       if (hidden.length) this.cache.setPositions(hidden.map((h) => h.row), hidden.map((h) => h.pos));
+      if (!kept) for (const r of genRows) this.release(r);
     }
-    return { text, tokens, stopReason, top, logprobs, flush, firstTokenMs, totalMs: performance.now() - t0 };
+  }
+
+  /**
+   * The user took `completion` (the latest, with no edit since): inserts its text at the cursor, which ends after it, as
+   * VS Code leaves it on Tab. The generated tokens enter the token diff as if they had been typed at the cursor with
+   * their rows, so the inserted tokens that match them keep those rows and the next flush moves them into place
+   * (re-rotated by 'pie') instead of encoding them; rows of tokens the text left out are freed.
+   */
+  accept(completion: Completion): void {
+    const g = this.generated;
+    if (!g || g.completion !== completion) throw new Error('accept(): not the latest completion of this session, or the text changed since');
+    this.generated = null;
+    const at = this.cursorIndex;
+    const rows = g.tokens.filter((t) => t.row >= 0);
+    if (completion.text !== '') {
+      // Rows after the cursor get new text before them; with FIM the generated rows also saw the suffix: all stale.
+      for (const e of this.entries.slice(at)) if (e.row >= 0) this.stale[e.row] = 1;
+      if (this.fimIds) for (const t of rows) this.stale[t.row] = 1;
+    }
+    // back at the positions they were decoded at: the flush moves them from there
+    this.cache.setPositions(rows.map((t) => t.row), rows.map((t) => t.pos));
+    this.entries.splice(at, 0, ...g.tokens.map(({ token, row }) => ({ token, row })));
+    this.prefix.apply([{ rangeOffset: this.cursor, rangeLength: 0, text: completion.text }]);
+    this.sync();
   }
 
   destroy(): void {
@@ -411,4 +489,51 @@ export function logSoftmax(logits: Float32Array): Float32Array {
   for (const v of logits) s += Math.exp(v - m);
   const lse = m + Math.log(s);
   return logits.map((v) => v - lse);
+}
+
+/**
+ * The editor's line rules over a growing completion. A line that the completion finishes (the first one together with
+ * the text before the cursor on its line) that equals the next non-empty line after the cursor, both trimmed, is the
+ * model repeating the text after the cursor: the completion ends before that line, and before the line break that
+ * precedes it when the suffix has its own line break before that line, so that inserting the text leaves the lines as
+ * the model wrote them. Otherwise the completion ends at its maxLines-th line break (excluded).
+ */
+class LineRules {
+  /** The text before the cursor on the cursor's line. */
+  private readonly head: string;
+  /** The next non-empty line after the cursor, trimmed ('' when there is none). */
+  private readonly repeat: string;
+  /** Whether the suffix has a line break before that line. */
+  private readonly breakBefore: boolean;
+  /** Where the current, unfinished line of the completion starts. */
+  private from = 0;
+  private breaks = 0;
+
+  constructor(
+    prefix: string,
+    suffix: string,
+    private readonly maxLines = Infinity,
+  ) {
+    this.head = prefix.slice(prefix.lastIndexOf('\n') + 1);
+    const lines = suffix.split('\n');
+    const i = lines.findIndex((l) => l.trim() !== '');
+    this.repeat = i >= 0 ? lines[i]!.trim() : '';
+    this.breakBefore = i > 0;
+  }
+
+  /** Checks the lines finished since the last call (with `final`, the last one as well): the cut text, or null. */
+  check(text: string, final: boolean): { text: string; reason: 'maxLines' | 'suffix' } | null {
+    for (;;) {
+      const nl = text.indexOf('\n', this.from);
+      if (nl < 0 && !final) return null;
+      const line = (this.from === 0 ? this.head : '') + text.slice(this.from, nl < 0 ? text.length : nl);
+      if (this.repeat !== '' && line.trim() === this.repeat) {
+        const keep = text.slice(0, this.from);
+        return { text: this.breakBefore && keep.endsWith('\n') ? keep.slice(0, -1) : keep, reason: 'suffix' };
+      }
+      if (nl < 0) return null;
+      if (++this.breaks >= this.maxLines) return { text: text.slice(0, nl), reason: 'maxLines' };
+      this.from = nl + 1;
+    }
+  }
 }

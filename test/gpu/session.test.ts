@@ -1,13 +1,17 @@
 // The edit-aware session on a real model (stories260K): PIE's invariants against a full recomputation, the methods
-// side by side, and completion equal to plain generation from the same prompt.
+// side by side, completion equal to plain generation from the same prompt, the editor's stop rules, accept(); and the
+// same model given FIM tokens (test/helpers/fim-model.ts) for prefix-suffix-middle completion.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { generate } from '../../src/engine/generate.js';
 import type { GpuContext } from '../../src/engine/gpu/context.js';
+import { bytesSource } from '../../src/engine/model/gguf.js';
 import { LlamaModel } from '../../src/engine/model/model.js';
 import { fileSource } from '../../src/engine/model/node-source.js';
-import { DocumentSession, type Method } from '../../src/engine/session.js';
+import { type Completion, DocumentSession, type Method } from '../../src/engine/session.js';
 import type { TextChange } from '../../src/engine/kv/mirror.js';
+import { withFimTokens } from '../helpers/fim-model.js';
 import { fixtureModel } from '../helpers/fixtures.js';
 import { normalisedError, testGpu } from '../helpers/gpu.js';
 
@@ -45,6 +49,44 @@ function rowOfPosition(s: DocumentSession, pos: number): number {
   const r = s.cache.positions.indexOf(pos);
   assert.ok(r >= 0, `no row holds position ${pos}`);
   return r;
+}
+
+/** Worst normalised layer-0 K/V error of `s` against a 'full' session of the same text and cursor. */
+async function layer0Error(ctx: GpuContext, s: DocumentSession): Promise<number> {
+  const full = new DocumentSession(s.model, s.text, { method: 'full', maxRows: s.cache.maxRows });
+  full.moveCursor(s.cursor);
+  await full.flush();
+  assert.deepEqual(s.tokens, full.tokens, 'the token mirror equals a fresh tokenization');
+  const a = await rowsOf(ctx, s, 0);
+  const b = await rowsOf(ctx, full, 0);
+  full.destroy();
+  return Math.max(normalisedError(a.k, b.k), normalisedError(a.v, b.v));
+}
+
+/** Rows that hold a position: the document's, when no generated row leaked. */
+const rowsHeld = (s: DocumentSession): number => s.cache.positions.filter((p) => p >= 0).length;
+
+/**
+ * accept() of a fresh completion: the text is prefix + completion + suffix with the cursor after the completion, and
+ * the next flush moves rows instead of encoding the completion: besides stale rows that the session chooses to
+ * re-encode (the logits token among them), it encodes only the completion's last token (sampled, never fed, unless a
+ * stop token ended it); layer-0 K and V equal a full recomputation's.
+ */
+async function checkAccept(t: { diagnostic(m: string): void }, ctx: GpuContext, s: DocumentSession, c: Completion): Promise<void> {
+  const [head, tail, cursor] = [s.text.slice(0, s.cursor), s.text.slice(s.cursor), s.cursor];
+  s.accept(c);
+  assert.equal(s.text, head + c.text + tail);
+  assert.equal(s.cursor, cursor + c.text.length, 'the cursor ends after the completion');
+  const stale = s.staleRows;
+  await s.flush();
+  const refreshed = stale - s.staleRows;
+  const err = await layer0Error(ctx, s);
+  const { tokensEncoded, rowsMoved, rowsDropped } = s.stats;
+  t.diagnostic(`accept ${c.tokens.length} tokens (${c.stopReason}): encoded ${tokensEncoded} (${refreshed} of them stale rows), moved ${rowsMoved}, dropped ${rowsDropped}, layer 0 ${err.toExponential(2)}`);
+  assert.ok(tokensEncoded - refreshed <= (c.stopReason === 'eos' ? 1 : 2), `encoded ${tokensEncoded}, ${refreshed} of them stale rows`);
+  assert.ok(s.stats.rowsMoved > 0);
+  assert.ok(err <= 1e-5, `layer 0 after accept: ${err}`);
+  assert.equal(rowsHeld(s), s.tokens.length);
 }
 
 describe('DocumentSession on stories260K', async () => {
@@ -173,6 +215,242 @@ describe('DocumentSession on stories260K', async () => {
     assert.equal(await s.idleResync(), true);
     assert.equal(s.staleRows, 0);
     assert.equal(s.stats.tokensEncoded, s.tokens.length);
+    s.destroy();
+  });
+
+  test('stop rules: maxLines; a generated line equal to the next line after the cursor ends the completion before it', async (t) => {
+    if (!path) return t.skip(why);
+    // greedy continuations are deterministic: take the lines the model writes after P, then put them after the cursor
+    const P = STORY.slice(0, STORY.indexOf(' One day'));
+    const g = await generate(model, P, { maxTokens: 160, temperature: 0 });
+    const [a, b] = g.text.split('\n') as [string, string];
+    assert.ok(g.text.split('\n').length >= 3 && a.trim() && b.trim(), `no two lines in ${JSON.stringify(g.text)}`);
+    const s = await open('pie', P);
+    for (const maxLines of [1, 2]) {
+      const c = await s.complete({ maxTokens: 160, maxLines });
+      assert.equal(c.stopReason, 'maxLines');
+      assert.equal(c.text, [a, b].slice(0, maxLines).join('\n'));
+    }
+    s.destroy();
+    // the suffix's next non-empty line is the model's second line: the completion is the first line only, without the
+    // line break the suffix already has, and accepting it duplicates nothing
+    const tail = `\n\n${b}\nThe end.`;
+    const d = await open('pie', P + tail);
+    const c = await d.complete({ offset: P.length, maxTokens: 160 });
+    t.diagnostic(`suffix rule: ${c.tokens.length} tokens generated, text ${JSON.stringify(c.text)}`);
+    assert.equal(c.stopReason, 'suffix');
+    assert.equal(c.text, a);
+    assert.deepEqual(c.tokens, g.tokens.slice(0, c.tokens.length), 'the completion is greedy generation from the prefix');
+    await checkAccept(t, ctx, d, c);
+    assert.equal(d.text, P + a + tail);
+    d.destroy();
+    // at the start of a line the suffix has no line break before its next line: the completion keeps its own
+    const P2 = `${P}${a}\n`;
+    const g2 = await generate(model, P2, { maxTokens: 160, temperature: 0 });
+    const [b2, c2] = g2.text.split('\n') as [string, string];
+    assert.ok(g2.text.split('\n').length >= 3 && b2.trim() && c2.trim(), `no two lines in ${JSON.stringify(g2.text)}`);
+    const e = await open('pie', `${P2}${c2}\nThe end.`);
+    const ce = await e.complete({ offset: P2.length, maxTokens: 160 });
+    assert.equal(ce.stopReason, 'suffix');
+    assert.equal(ce.text, `${b2}\n`);
+    e.destroy();
+  });
+
+  test('accept (no FIM): the generated rows already sit at their positions, the suffix moves; the next completion is exact', async (t) => {
+    if (!path) return t.skip(why);
+    const s = await open('pie');
+    const at = STORY.indexOf(' One day');
+    const c = await s.complete({ offset: at, maxTokens: 12 });
+    assert.equal(c.stopReason, 'maxTokens');
+    await checkAccept(t, ctx, s, c);
+    // prefix and generated rows were computed with exactly their left context: a completion now equals generation
+    // from the prefix, and encodes only its logits token (the completion's last, unfed, token)
+    const prefix = s.text.slice(0, s.cursor);
+    const next = await s.complete({ maxTokens: 10 });
+    t.diagnostic(`next completion encoded ${next.flush.tokensEncoded}`);
+    assert.equal(next.flush.tokensEncoded, 1);
+    assert.deepEqual(next.tokens, (await generate(model, prefix, { maxTokens: 10, temperature: 0 })).tokens);
+    s.destroy();
+  });
+
+  test('accept() takes only the latest completion with no edit since; generated rows never leak', async (t) => {
+    if (!path) return t.skip(why);
+    // room for the document and one completion's rows only
+    const at = STORY.indexOf(' One day');
+    const tok = model.tokenizer;
+    const n = 1 + tok.encode(STORY.slice(0, at)).length + tok.encode(STORY.slice(at)).length;
+    const s = new DocumentSession(model, STORY, { method: 'pie', maxRows: n + 16 });
+    let last: Completion | null = null;
+    for (let i = 0; i < 10; i++) {
+      const c = await s.complete({ offset: at, maxTokens: 17 });
+      assert.equal(c.stopReason, 'maxTokens', `completion ${i}`);
+      if (last) assert.deepEqual(c.tokens, last.tokens);
+      assert.equal(rowsHeld(s), n, 'generated rows are hidden');
+      // the previous completion (or, the first time, a copy of this one) is not the latest
+      assert.throws(() => s.accept(last ?? { ...c }), /not the latest completion/);
+      last = c;
+    }
+    s.applyEdits([{ rangeOffset: 0, rangeLength: 5, text: '' }]);
+    assert.throws(() => s.accept(last!), /not the latest completion/);
+    const c = await s.complete({ maxTokens: 17 });
+    s.accept(c);
+    await s.flush();
+    assert.equal(rowsHeld(s), s.tokens.length);
+    s.destroy();
+  });
+});
+
+describe('DocumentSession with FIM: stories260K given FIM sentinels', async () => {
+  const { path, why } = await fixtureModel('stories260K.gguf');
+  let ctx: GpuContext;
+  let bytes: Uint8Array;
+  let model: LlamaModel;
+  before(async () => {
+    if (!path) return;
+    ctx = await testGpu();
+    bytes = new Uint8Array(readFileSync(path));
+    model = await LlamaModel.load(ctx, bytesSource(await withFimTokens(bytes)));
+  });
+  after(() => model?.destroy());
+
+  const at = STORY.indexOf(' One day');
+  const fim = () => {
+    const f = model.tokenizer.fim;
+    return { pre: f.prefix!, suf: f.suffix!, mid: f.middle! };
+  };
+  /** [BOS] [PRE] prefix [SUF] suffix [MID], tokenized independently of the session. */
+  const fimSequence = (text: string, cursor: number): number[] => {
+    const { pre, suf, mid } = fim();
+    const tok = model.tokenizer;
+    return [tok.bos!, pre, ...tok.encode(text.slice(0, cursor)), suf, ...tok.encode(text.slice(cursor)), mid];
+  };
+  const open = async (method: Method, text = STORY) => {
+    const s = new DocumentSession(model, text, { method, maxRows: 512 });
+    await s.flush();
+    return s;
+  };
+
+  test('the sentinels are control tokens no text produces', (t) => {
+    if (!path) return t.skip(why);
+    const tok = model.tokenizer;
+    const { pre, suf, mid } = fim();
+    for (const id of [pre, suf, mid]) {
+      assert.ok(tok.isSpecial(id));
+      assert.equal(tok.tokenBytes(id).length, 0);
+    }
+    const ids = tok.encode(`${STORY} \u00fd\u00fe\u00ff <PRE> \u{10ffff}`);
+    assert.ok(![pre, suf, mid].some((id) => ids.includes(id)));
+  });
+
+  test('layout [BOS][PRE] prefix [SUF] suffix [MID]; moving the cursor and edits on both sides of it are edits (pie: layer 0 exact)', async (t) => {
+    if (!path) return t.skip(why);
+    const s = await open('pie');
+    assert.deepEqual(s.tokens, fimSequence(STORY, STORY.length));
+    s.moveCursor(at);
+    assert.deepEqual(s.tokens, fimSequence(STORY, at));
+    await s.flush();
+    t.diagnostic(`cursor move: moved ${s.stats.rowsMoved}, dropped ${s.stats.rowsDropped}, encoded ${s.stats.tokensEncoded} of ${s.tokens.length}`);
+    assert.ok(s.stats.rowsMoved > 0 && s.stats.tokensEncoded < 8, 'the suffix sentinel moves; the rows stay');
+    let err = await layer0Error(ctx, s);
+    assert.ok(err <= 1e-5, `layer 0 after the cursor move: ${err}`);
+    s.applyEdits([
+      { rangeOffset: 40, rangeLength: 0, text: ' happy' }, // before the cursor
+      { rangeOffset: at + 6 + 20, rangeLength: 5, text: ' green' }, // after it
+    ]);
+    assert.equal(s.cursor, at + 6);
+    assert.deepEqual(s.tokens, fimSequence(s.text, s.cursor));
+    await s.flush();
+    err = await layer0Error(ctx, s);
+    t.diagnostic(`edits on both sides: moved ${s.stats.rowsMoved}, encoded ${s.stats.tokensEncoded}; layer 0 ${err.toExponential(2)}`);
+    assert.ok(err <= 1e-5, `layer 0 after edits: ${err}`);
+    s.moveCursor(s.text.length - 10);
+    await s.flush();
+    err = await layer0Error(ctx, s);
+    assert.ok(err <= 1e-5, `layer 0 after a cursor move to the right: ${err}`);
+    s.destroy();
+  });
+
+  for (const method of ['full', 'pie'] as Method[]) {
+    test(`${method}: a FIM completion is greedy generation from [BOS, PRE, ...prefix, SUF, ...suffix, MID]`, async (t) => {
+      if (!path) return t.skip(why);
+      const s = await open(method);
+      s.moveCursor(at);
+      if (method === 'pie') await s.resync(); // the cursor move left stale rows; a completion is exact only after a resync
+      const c = await s.complete({ maxTokens: 20 });
+      const g = await generate(model, fimSequence(STORY, at), { maxTokens: 20, temperature: 0 });
+      t.diagnostic(`${c.stopReason}: ${JSON.stringify(c.text)}`);
+      assert.equal(c.stopReason, 'maxTokens');
+      assert.deepEqual(c.tokens, g.tokens);
+      assert.equal(c.text, g.text);
+      assert.equal(s.text, STORY, 'completion must not change the text');
+      s.destroy();
+    });
+  }
+
+  test('decoding stops at the end-of-middle token (EOT from the metadata): k tokens, stop reason eos', async (t) => {
+    if (!path) return t.skip(why);
+    const g = await generate(model, fimSequence(STORY, at), { maxTokens: 20, temperature: 0 });
+    // EOT := the first token greedy decoding emits at step k >= 3 that it did not emit before
+    const k = g.tokens.findIndex((id, i) => i >= 3 && !g.tokens.slice(0, i).includes(id));
+    assert.ok(k > 0);
+    const eot = g.tokens[k]!;
+    const m = await LlamaModel.load(ctx, bytesSource(await withFimTokens(bytes, { eot })));
+    assert.ok(m.tokenizer.isEog(eot) && !m.tokenizer.isSpecial(eot), 'a text token that ends generation only as EOT');
+    // the cursor moves before anything is encoded: the completion's prompt is encoded from scratch, as generate() does
+    const s = new DocumentSession(m, STORY, { method: 'pie', maxRows: 512 });
+    const c = await s.complete({ offset: at, maxTokens: 20 });
+    t.diagnostic(`EOT ${eot} at step ${k}: ${JSON.stringify(c.text)}`);
+    assert.equal(c.stopReason, 'eos');
+    assert.deepEqual(c.tokens, g.tokens.slice(0, k));
+    // every generated token was fed: after accept, none is encoded
+    await checkAccept(t, ctx, s, c);
+    s.destroy();
+    m.destroy();
+  });
+
+  test('fim: false; a stop token ends the last line, which counts with the text before the cursor on its line', async (t) => {
+    if (!path) return t.skip(why);
+    // Without FIM the completion does not depend on the suffix: the model's first line after P, with EOT := the line
+    // break that ends it, is P's line's last part. With that whole line next after the cursor, nothing is inserted.
+    const P = STORY.slice(0, at);
+    const g = await generate(model, P, { maxTokens: 160, temperature: 0 });
+    const k = g.tokens.findIndex((id) => model.tokenizer.tokenBytes(id).includes(0x0a));
+    assert.ok(k > 0, `no line break in ${JSON.stringify(g.text)}`);
+    const m = await LlamaModel.load(ctx, bytesSource(await withFimTokens(bytes, { eot: g.tokens[k]! })));
+    const line = P + g.text.slice(0, g.text.indexOf('\n'));
+    const s = new DocumentSession(m, `${P}\n${line}\nThe end.`, { fim: false, maxRows: 512 });
+    assert.equal(s.tokens.length, 1 + m.tokenizer.encode(s.text).length, 'no sentinels');
+    const c = await s.complete({ offset: P.length, maxTokens: 160 });
+    assert.deepEqual(c.tokens, g.tokens.slice(0, k));
+    assert.equal(c.stopReason, 'suffix');
+    assert.equal(c.text, '');
+    s.accept(c);
+    assert.equal(s.text, `${P}\n${line}\nThe end.`);
+    await s.flush();
+    assert.equal(rowsHeld(s), s.tokens.length);
+    s.destroy();
+    m.destroy();
+  });
+
+  test('accept (FIM): the generated rows move from after [MID] to before [SUF]; layer 0 equals a full recomputation', async (t) => {
+    if (!path) return t.skip(why);
+    const s = await open('pie');
+    const c = await s.complete({ offset: at, maxTokens: 12 });
+    assert.equal(c.stopReason, 'maxTokens');
+    await checkAccept(t, ctx, s, c);
+    assert.deepEqual(s.tokens, fimSequence(s.text, s.cursor));
+    s.destroy();
+  });
+
+  test('generated rows never leak: many completions without accept fit a cache with room for one', async (t) => {
+    if (!path) return t.skip(why);
+    const n = fimSequence(STORY, at).length;
+    const s = new DocumentSession(model, STORY, { method: 'pie', maxRows: n + 16 });
+    for (let i = 0; i < 10; i++) {
+      const c = await s.complete({ offset: at, maxTokens: 17 });
+      assert.equal(c.stopReason, 'maxTokens', `completion ${i}`);
+      assert.equal(rowsHeld(s), n);
+    }
     s.destroy();
   });
 });

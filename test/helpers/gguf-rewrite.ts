@@ -1,7 +1,7 @@
 // Test-only: derive new GGUF files from real ones. The metadata section is copied byte for byte (so every value keeps
-// its GGUF type), tensors may change type (e.g. F32 -> Q8_0 with ggml's reference quantizer), and u32 metadata values can
-// be patched. Used to make fixtures that the project has no file for (a Q8_0 model, a partial-rotary model), which
-// llama.cpp then loads as the oracle.
+// its GGUF type), tensors may change type (e.g. F32 -> Q8_0 with ggml's reference quantizer), u32 metadata keys can be
+// added, and u32 values and i32 array elements patched. Used to make fixtures that the project has no file for (a Q8_0
+// model, a partial-rotary model, a model with FIM tokens), which llama.cpp then loads as the oracle where it can.
 import { readGGUF, bytesSource, readTensorData, GGMLType, ggmlTypeTraits, type TensorInfo } from '../../src/engine/model/gguf.js';
 
 const enc = new TextEncoder();
@@ -98,10 +98,14 @@ export function f32ToF16Bits(v: number): number {
   return sign | h;
 }
 
-/** Rewrites a GGUF file with some tensors converted: `convert` returns the new type and bytes, or null to keep it. */
+/**
+ * Rewrites a GGUF file with some tensors converted (`convert` returns the new type and bytes, or null to keep it) and
+ * the u32 metadata keys of `addU32` appended after the existing ones.
+ */
 export async function rewriteGGUF(
   bytes: Uint8Array,
   convert: (t: TensorInfo, data: Uint8Array) => { type: GGMLType; data: Uint8Array } | null,
+  addU32: Readonly<Record<string, number>> = {},
 ): Promise<Uint8Array> {
   const f = await readGGUF(bytesSource(bytes));
   const src = bytesSource(bytes);
@@ -119,6 +123,18 @@ export async function rewriteGGUF(
   };
   const mdEnd = metadataEnd(bytes);
   head.push(...bytes.subarray(0, mdEnd));
+  const added = Object.entries(addU32);
+  const kvCount = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(16, true) + BigInt(added.length);
+  const count = new Uint8Array(8);
+  new DataView(count.buffer).setBigUint64(0, kvCount, true);
+  head.splice(16, 8, ...count);
+  for (const [key, value] of added) {
+    const k = enc.encode(key);
+    u64(k.length);
+    head.push(...k);
+    u32(4); // GGUF u32
+    u32(value);
+  }
   const align = f.alignment;
   let offset = 0;
   const offsets: number[] = [];
@@ -143,19 +159,38 @@ export async function rewriteGGUF(
   return out;
 }
 
-/** Sets a u32 metadata value in place (the key must exist with type u32). */
-export function patchU32(bytes: Uint8Array, key: string, value: number): Uint8Array {
-  const out = bytes.slice();
+/** Offset of the value type of metadata key `key` (a search for the length-prefixed key; it must exist). */
+function valueTypeAt(bytes: Uint8Array, key: string): number {
   const k = enc.encode(key);
-  for (let i = 8; i + k.length + 8 < out.length; i++) {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 8; i + k.length + 8 < bytes.length; i++) {
     let hit = true;
-    for (let j = 0; j < k.length && hit; j++) hit = out[i + j] === k[j];
-    if (!hit) continue;
-    const dv = new DataView(out.buffer);
-    if (Number(dv.getBigUint64(i - 8, true)) !== k.length) continue;
-    if (dv.getUint32(i + k.length, true) !== 4) throw new Error(`${key} is not a u32`);
-    dv.setUint32(i + k.length + 4, value, true);
-    return out;
+    for (let j = 0; j < k.length && hit; j++) hit = bytes[i + j] === k[j];
+    if (hit && Number(dv.getBigUint64(i - 8, true)) === k.length) return i + k.length;
   }
   throw new Error(`key ${key} not found`);
+}
+
+/** Sets a u32 metadata value in place (the key must exist with type u32). */
+export function patchU32(bytes: Uint8Array, key: string, value: number): Uint8Array {
+  const out = new Uint8Array(bytes); // a copy with its own buffer, also for a Node Buffer (whose slice() is a view)
+  const at = valueTypeAt(out, key);
+  const dv = new DataView(out.buffer);
+  if (dv.getUint32(at, true) !== 4) throw new Error(`${key} is not a u32`);
+  dv.setUint32(at + 4, value, true);
+  return out;
+}
+
+/** Sets elements of an i32 array metadata value in place: index -> value. */
+export function patchI32Array(bytes: Uint8Array, key: string, values: ReadonlyMap<number, number>): Uint8Array {
+  const out = new Uint8Array(bytes);
+  const at = valueTypeAt(out, key);
+  const dv = new DataView(out.buffer);
+  if (dv.getUint32(at, true) !== 9 || dv.getUint32(at + 4, true) !== 5) throw new Error(`${key} is not an i32 array`);
+  const n = Number(dv.getBigUint64(at + 8, true));
+  for (const [i, v] of values) {
+    if (!(i >= 0 && i < n)) throw new Error(`${key}[${i}] outside the array (${n})`);
+    dv.setInt32(at + 16 + 4 * i, v, true);
+  }
+  return out;
 }

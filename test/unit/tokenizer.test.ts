@@ -212,6 +212,20 @@ test('FIM ids from metadata keys; the deprecated prefix/suffix/middle keys win; 
   assert.deepEqual(tokenizerFromMetadata(edited(md, old)).fim, { prefix: 200, suffix: 101, middle: null, pad: 7 });
 });
 
+test('end of generation: EOS, EOT, FIM pad, by metadata key or by text (llama_vocab_is_eog)', async (t) => {
+  const v = vocab('llama-spm');
+  const s = vocab('starcoder');
+  if (!v || !s) return t.skip(missing(vocabRel(v ? 'starcoder' : 'llama-spm')));
+  const { md, tok } = await v;
+  assert.ok(tok.isEog(tok.eos!) && !tok.isEog(tok.bos!) && !tok.isEog(tokenId(md, '▁the')));
+  // an EOT id from the metadata ends generation whatever its token type
+  const eot = tokenizerFromMetadata(edited(md, { 'tokenizer.ggml.eot_token_id': 500 }));
+  assert.ok(eot.isEog(500) && !eot.isSpecial(500));
+  const { md: smd, tok: star } = await s;
+  assert.ok(star.isEog(tokenId(smd, '<fim_pad>')));
+  assert.ok(!star.isEog(star.fim.prefix!) && !star.isEog(star.fim.middle!));
+});
+
 test('add-BOS: the metadata key, else llama.cpp defaults (SPM yes, llama3 pre yes, other BPE no)', async (t) => {
   const spm = vocab('llama-spm');
   const bpe = vocab('llama-bpe');
@@ -392,12 +406,15 @@ for (const [k, name] of VOCABS.entries()) {
     }
   });
 
-  test(`${name}: bos, eos, FIM ids and add-BOS equal llama.cpp's`, async (t) => {
+  test(`${name}: bos, eos, FIM ids, end-of-generation ids and add-BOS equal llama.cpp's`, async (t) => {
     const path = fixture(vocabRel(name));
     const v = vocab(name);
     if (!path || !v) return t.skip(missing(vocabRel(name)));
     const { tok } = await v;
-    const { tokens } = await llamaCppModel(path);
+    const model = await llamaCppModel(path);
+    const { tokens } = model;
+    const eog = (isEog: (id: number) => boolean) => Array.from({ length: tok.vocabSize }, (_, id) => id).filter(isEog);
+    assert.deepEqual(eog((id) => tok.isEog(id)), eog((id) => model.isEogToken(id as Parameters<LlamaModel['isEogToken']>[0])));
     const n = (x: unknown): number | null => (x === null || x === undefined ? null : Number(x));
     assert.deepEqual(
       { bos: tok.bos, eos: tok.eos, prefix: tok.fim.prefix, suffix: tok.fim.suffix, middle: tok.fim.middle, prependBos: tok.addBos && tok.bos !== null },

@@ -68,6 +68,11 @@ export interface Tokenizer {
   tokenBytes(id: number): Uint8Array;
   /** Control, unknown or unused token (after llama.cpp's text-based attribute fixes): one that is not text. */
   isSpecial(id: number): boolean;
+  /**
+   * End of generation, as llama.cpp's llama_vocab_is_eog: EOS, EOT (e.g. CodeLlama's end-of-middle "<EOT>"), EOM, the
+   * FIM pad/repo/separator tokens and the end-of-generation texts, whether given by metadata key or found by text.
+   */
+  isEog(id: number): boolean;
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -827,6 +832,8 @@ interface VocabInfo {
   eos: number | null;
   unk: number | null;
   fim: FimTokens;
+  /** end-of-generation ids */
+  eog: ReadonlySet<number>;
   /** user-defined tokens split out of the input before tokenizing, longest (in UTF-8 bytes) first */
   splitTokens: { id: number; text: string }[];
 }
@@ -944,7 +951,7 @@ function loadVocab(md: Metadata, kind: Tokenizer['kind']): VocabInfo {
   splitTokens.sort((x, y) => y.bytes - x.bytes || x.id - y.id);
 
   const fim: FimTokens = { prefix: ids.fimPre, suffix: ids.fimSuf, middle: ids.fimMid, pad: ids.fimPad };
-  return { texts, textToId, scores, attrs, bos, eos, unk, fim, splitTokens };
+  return { texts, textToId, scores, attrs, bos, eos, unk, fim, eog, splitTokens };
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -960,6 +967,7 @@ abstract class BaseTokenizer implements Tokenizer {
   protected readonly textToId: Map<string, number>;
   protected readonly attrs: Uint16Array;
   protected readonly unk: number | null;
+  private readonly eog: ReadonlySet<number>;
   private readonly splitTokens: VocabInfo['splitTokens'];
   private readonly pieces: (Uint8Array | undefined)[];
 
@@ -977,6 +985,7 @@ abstract class BaseTokenizer implements Tokenizer {
     this.eos = v.eos;
     this.unk = v.unk;
     this.fim = v.fim;
+    this.eog = v.eog;
     this.splitTokens = v.splitTokens;
     this.pieces = new Array(v.texts.length);
   }
@@ -1058,6 +1067,10 @@ abstract class BaseTokenizer implements Tokenizer {
 
   isSpecial(id: number): boolean {
     return Number.isInteger(id) && id >= 0 && id < this.vocabSize && !isTextToken(this.attrs[id]!);
+  }
+
+  isEog(id: number): boolean {
+    return this.eog.has(id);
   }
 
   /** The byte value of a <0xXX> token. */
