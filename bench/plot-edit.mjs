@@ -8,7 +8,7 @@ const [input, output] = process.argv.slice(2);
 const data = JSON.parse(readFileSync(input, 'utf8').trim().split('\n').pop());
 const edit = 'insert 1 token';
 const methods = [...new Set(data.results.map((r) => r.method))];
-const colors = { pie: '#d62728', cfe: '#9467bd', prefix: '#1f77b4', full: '#2ca02c' };
+const colors = { pie: '#d62728', 'pie:0': '#ff7f0e', cfe: '#9467bd', prefix: '#1f77b4', full: '#2ca02c' };
 const pts = (m) => data.results.filter((r) => r.method === m && r.edit === edit).map((r) => [r.context, r.medianMs]);
 const all = data.results.filter((r) => r.edit === edit);
 const [W, H, L, B, T, R] = [640, 400, 70, 50, 40, 120];

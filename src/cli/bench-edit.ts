@@ -12,9 +12,16 @@ export interface BenchEditOptions {
   model: LlamaModel;
   ctx: GpuContext;
   contexts: number[];
-  methods: Method[];
+  methods: BenchMethod[];
   runs: number;
   json: boolean;
+}
+
+/** A method as the bench names it: `pie` (the session's default refresh window) or `pie:N` (refresh window N). */
+export interface BenchMethod {
+  label: string;
+  method: Method;
+  refreshWindow?: number;
 }
 
 interface Edit {
@@ -79,7 +86,7 @@ function documentOf(model: LlamaModel, n: number): string {
 export interface EditResult {
   context: number;
   edit: string;
-  method: Method;
+  method: string;
   medianMs: number;
   tokensEncoded: number;
   rowsMoved: number;
@@ -97,8 +104,8 @@ export async function benchEdit(o: BenchEditOptions): Promise<{ results: EditRes
   const rekey: RekeyResult[] = [];
   for (const n of o.contexts) {
     const text = documentOf(o.model, n);
-    for (const method of o.methods) {
-      const s = new DocumentSession(o.model, text, { method, maxRows: n + 64 });
+    for (const { label, method, refreshWindow } of o.methods) {
+      const s = new DocumentSession(o.model, text, { method, maxRows: n + 64, ...(refreshWindow !== undefined ? { refreshWindow } : {}) });
       try {
         s.moveCursor(text.length);
         await s.flush();
@@ -116,7 +123,7 @@ export async function benchEdit(o: BenchEditOptions): Promise<{ results: EditRes
             s.applyEdits(back);
             await s.flush();
           }
-          results.push({ context: n, edit: e.name, method, medianMs: median(times), tokensEncoded: stats.tokensEncoded, rowsMoved: stats.rowsMoved });
+          results.push({ context: n, edit: e.name, method: label, medianMs: median(times), tokensEncoded: stats.tokensEncoded, rowsMoved: stats.rowsMoved });
         }
       } finally {
         s.destroy();
@@ -179,7 +186,7 @@ export function printBenchEdit(o: BenchEditOptions, r: { results: EditResult[]; 
       rows.push([
         String(n),
         e.name,
-        ...o.methods.map((m) => {
+        ...o.methods.map(({ label: m }) => {
           const x = cells.find((c) => c.method === m)!;
           const ratio = full && m !== 'full' ? ` (${(full.medianMs / x.medianMs).toFixed(1)}x)` : '';
           return `${x.medianMs.toFixed(1)}${ratio}`;
@@ -187,7 +194,7 @@ export function printBenchEdit(o: BenchEditOptions, r: { results: EditResult[]; 
       ]);
     }
   }
-  printTable(['context', 'edit', ...o.methods.map((m) => `${m} ms`)], rows);
+  printTable(['context', 'edit', ...o.methods.map((m) => `${m.label} ms`)], rows);
   console.log('\nfused re-rotation pass alone (pie_rekey, all layers):');
   printTable(
     ['context', 'rows moved', 'ms', 'GB/s'],

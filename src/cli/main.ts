@@ -1,10 +1,11 @@
-// `pie`: the engine from the command line. Subcommands: generate, tokenize, replay, bench engine, bench edit.
+// `pie`: the engine from the command line. Subcommands: generate, tokenize, complete, replay, bench engine, bench edit.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { benchEngine } from './bench.js';
 import { openModel, readStdin, tokenizerFromFile } from './common.js';
 import { DEFAULT_MODEL, resolveKnownModel } from './models.js';
 import { generate } from '../engine/generate.js';
-import { METHODS, type Method } from '../engine/session.js';
+import { DocumentSession, METHODS, type Method } from '../engine/session.js';
 import { benchEdit, printBenchEdit } from './bench-edit.js';
 import { readTraceFiles, replay } from './replay.js';
 
@@ -13,9 +14,11 @@ const USAGE = `pie: local code completion engine (WebGPU)
   pie generate --model FILE --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--json]
   pie tokenize --model FILE [--json] [--batch]        text from standard input (with --batch: a JSON array of strings)
   pie bench engine --model FILE [--prompt-tokens N] [--gen-tokens N] [--runs N] [--json]
-  pie bench edit --model FILE --context N[,N...] [--methods pie,cfe,prefix,full] [--runs N] [--json]
+  pie bench edit --model FILE --context N[,N...] [--methods pie,pie:0,cfe,prefix,full] [--runs N] [--json]
+  pie complete --model FILE --file FILE [--offset N] [--max-tokens N] [--max-lines N] [--json]
+                                                       what the editor shows at offset N (default: the end)
   pie replay --model FILE --document FILE --edits FILE.jsonl --method pie|cfe|prefix|full [--compare METHOD]
-               [--resync-threshold ROWS] [--json]
+               [--resync-threshold ROWS] [--refresh-window TOKENS] [--json]
 
 --model defaults to ${DEFAULT_MODEL} (from ../shared/fixtures, or downloaded once with its sha256 checked).
 PIE_GPU=vulkan|lavapipe|swiftshader|gles picks the WebGPU adapter; by default the first that works.`;
@@ -106,6 +109,36 @@ function method(v: string | undefined, name: string): Method {
   return v as Method;
 }
 
+/** What the editor would show: a fresh session on the file, completed at an offset (FIM when the model has it). */
+async function cmdComplete(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      file: { type: 'string' },
+      offset: { type: 'string' },
+      'max-tokens': { type: 'string' },
+      'max-lines': { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (!values.file) throw new UsageError('complete needs --file FILE');
+  const text = readFileSync(values.file, 'utf8');
+  const offset = num(values.offset, 'offset', text.length);
+  if (!Number.isInteger(offset) || offset < 0 || offset > text.length) throw new UsageError(`--offset must be an integer in [0, ${text.length}]`);
+  const { ctx, model } = await openModel(await modelPath(values.model));
+  const s = new DocumentSession(model, text);
+  try {
+    const c = await s.complete({ offset, maxTokens: num(values['max-tokens'], 'max-tokens', 48), maxLines: num(values['max-lines'], 'max-lines', 8) });
+    if (values.json) console.log(JSON.stringify({ device: ctx.describe(), offset, text: c.text, tokens: c.tokens, stopReason: c.stopReason, firstTokenMs: c.firstTokenMs }));
+    else process.stdout.write(`${c.text}\n`);
+  } finally {
+    s.destroy();
+    model.destroy();
+    ctx.destroy();
+  }
+}
+
 async function cmdReplay(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -116,6 +149,7 @@ async function cmdReplay(argv: string[]): Promise<void> {
       method: { type: 'string' },
       compare: { type: 'string' },
       'resync-threshold': { type: 'string' },
+      'refresh-window': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -133,6 +167,7 @@ async function cmdReplay(argv: string[]): Promise<void> {
       method: m,
       ...(compare ? { compare } : {}),
       resyncThreshold: num(values['resync-threshold'], 'resync-threshold', Infinity),
+      ...(values['refresh-window'] !== undefined ? { refreshWindow: num(values['refresh-window'], 'refresh-window', 16) } : {}),
       json: values.json ?? false,
     });
   } finally {
@@ -154,7 +189,11 @@ async function cmdBenchEdit(argv: string[]): Promise<void> {
   });
   const contexts = (values.context ?? '256,512,1024,2048').split(',').map((c) => num(c, 'context', 0));
   if (contexts.some((c) => !Number.isInteger(c) || c < 64)) throw new UsageError('--context expects integers of at least 64, comma-separated');
-  const methods = (values.methods ?? METHODS.join(',')).split(',').map((m) => method(m, 'methods'));
+  // `pie:N` is pie with a refresh window of N tokens; the default list puts PIE as the paper has it (pie:0) beside ours
+  const methods = (values.methods ?? 'pie,pie:0,cfe,prefix,full').split(',').map((label) => {
+    const [m, w] = label.split(':');
+    return { label, method: method(m, 'methods'), ...(w !== undefined ? { refreshWindow: num(w, 'methods', 0) } : {}) };
+  });
   const { ctx, model } = await openModel(await modelPath(values.model));
   try {
     const o = { ctx, model, contexts, methods, runs: num(values.runs, 'runs', 5), json: values.json ?? false };
@@ -207,6 +246,9 @@ async function main(): Promise<number> {
         return 0;
       case 'replay':
         await cmdReplay(rest);
+        return 0;
+      case 'complete':
+        await cmdComplete(rest);
         return 0;
       case undefined:
       case '-h':

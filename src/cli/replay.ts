@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { GpuContext } from '../engine/gpu/context.js';
 import type { TextChange } from '../engine/kv/mirror.js';
 import type { LlamaModel } from '../engine/model/model.js';
-import { DocumentSession, type Method } from '../engine/session.js';
+import { DocumentSession, type Method, type SessionOptions } from '../engine/session.js';
 
 export interface ReplayStep {
   changes: TextChange[];
@@ -56,9 +56,9 @@ export async function runTrace(
   document: string,
   steps: ReplayStep[],
   method: Method,
-  resyncThreshold = Infinity,
+  options: Pick<SessionOptions, 'resyncThreshold' | 'refreshWindow'> = {},
 ): Promise<{ results: StepResult[]; finalText: string; resyncs: number }> {
-  const s = new DocumentSession(model, document, { method, resyncThreshold });
+  const s = new DocumentSession(model, document, { resyncThreshold: Infinity, ...options, method });
   let resyncs = 0;
   try {
     await s.flush();
@@ -113,12 +113,18 @@ export interface ReplayOptions {
   compare?: Method;
   /** Re-sync in idle time once this many rows are stale (default: never, to measure PIE alone). */
   resyncThreshold?: number;
+  /** Stale rows before the cursor that 'pie' re-encodes before each completion (default: the session's). */
+  refreshWindow?: number;
   json: boolean;
 }
 
 export async function replay(o: ReplayOptions): Promise<void> {
-  const main = await runTrace(o.model, o.document, o.steps, o.method, o.resyncThreshold);
-  const other = o.compare ? await runTrace(o.model, o.document, o.steps, o.compare, o.resyncThreshold) : null;
+  const options = {
+    ...(o.resyncThreshold !== undefined ? { resyncThreshold: o.resyncThreshold } : {}),
+    ...(o.refreshWindow !== undefined ? { refreshWindow: o.refreshWindow } : {}),
+  };
+  const main = await runTrace(o.model, o.document, o.steps, o.method, options);
+  const other = o.compare ? await runTrace(o.model, o.document, o.steps, o.compare, options) : null;
   const kls: number[] = [];
   let top1 = 0;
   let exact = 0;

@@ -34,6 +34,12 @@ export interface SessionOptions {
   fim?: boolean;
   /** idleResync() re-encodes once this many rows are stale (default 256; Infinity: never). */
   resyncThreshold?: number;
+  /**
+   * 'pie' only: before a completion, re-encode the stale rows among the last `refreshWindow` tokens before the cursor
+   * (default 16; 0 is PIE exactly as the paper has it). Those rows weigh most on the next token and are the ones PIE
+   * leaves approximate; refreshing them costs at most this many extra tokens, whatever the context length.
+   */
+  refreshWindow?: number;
 }
 
 export interface CompleteOptions extends SamplerOptions {
@@ -98,6 +104,7 @@ interface Generated {
 export class DocumentSession {
   readonly method: Method;
   readonly resyncThreshold: number;
+  readonly refreshWindow: number;
   readonly cache: KvCache;
   private prefix: TokenMirror;
   private suffix: TokenMirror;
@@ -112,6 +119,9 @@ export class DocumentSession {
   private readonly fimIds: { prefix: number; suffix: number; middle: number } | null;
   private movesBuf: GPUBuffer | null = null;
   private lastStats: FlushStats = { rowsMoved: 0, rowsDropped: 0, tokensEncoded: 0, applyMs: 0, encodeMs: 0 };
+  /** Rows the last flush re-rotated (or re-positioned) and encoded, for rowStates(). */
+  private lastMoved = new Set<number>();
+  private lastEncoded = new Set<number>();
 
   constructor(
     readonly model: LlamaModel,
@@ -120,6 +130,7 @@ export class DocumentSession {
   ) {
     this.method = o.method ?? 'pie';
     this.resyncThreshold = o.resyncThreshold ?? 256;
+    this.refreshWindow = o.refreshWindow ?? 16;
     const tok = model.tokenizer;
     const f = tok.fim;
     this.fimIds = (o.fim ?? true) && f.prefix !== null && f.suffix !== null && f.middle !== null ? { prefix: f.prefix, suffix: f.suffix, middle: f.middle } : null;
@@ -144,6 +155,15 @@ export class DocumentSession {
   }
 
   /** Rows whose content predates an edit before them. */
+  /** Each cached token's row in position order: inserted or re-rotated by the last flush, stale, or fresh. */
+  rowStates(): ('fresh' | 'rotated' | 'inserted' | 'stale')[] {
+    return this.entries.map(({ row }) => {
+      if (row < 0 || this.lastEncoded.has(row)) return 'inserted';
+      if (this.lastMoved.has(row)) return 'rotated';
+      return this.stale[row] ? 'stale' : 'fresh';
+    });
+  }
+
   get staleRows(): number {
     let n = 0;
     for (const e of this.entries) if (e.row >= 0 && this.stale[e.row]) n++;
@@ -291,6 +311,14 @@ export class DocumentSession {
       if (first >= 0) entries.slice(first).forEach(drop);
     }
     drop(target);
+    if (this.method === 'pie') {
+      // the tokens just before the cursor (with FIM, the end of the prefix; without, the end of the prompt)
+      const end = (entries.length - this.suffix.tokens.length) - (this.fimIds ? 2 : 0);
+      for (let i = Math.max(0, end - this.refreshWindow); i < end; i++) {
+        const e = entries[i]!;
+        if (e.row >= 0 && this.stale[e.row]) drop(e);
+      }
+    }
     // kept rows whose position changed: re-rotated (pie) or only re-positioned (cfe)
     const moveRows: number[] = [];
     const moveDeltas: number[] = [];
@@ -325,6 +353,8 @@ export class DocumentSession {
     );
     const t2 = performance.now();
     this.lastStats = { rowsMoved: moveRows.length, rowsDropped, tokensEncoded: pending.length, applyMs: t1 - t0, encodeMs: t2 - t1 };
+    this.lastMoved = new Set(moveRows);
+    this.lastEncoded = new Set(pending.map(({ e }) => e.row));
     return r;
   }
 

@@ -1,12 +1,85 @@
-// The extension host entry: the only code that imports 'vscode'. It wires commands to the engine panel; every
-// registration goes into context.subscriptions so that deactivation disposes it.
+// The extension host entry: the only code that imports 'vscode'. activate() wires a few objects; every registration
+// goes into context.subscriptions so that deactivation disposes it.
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
-import { EnginePanel } from './panel.js';
+import { DEFAULT_MODEL, fetchVerified, KNOWN_MODELS } from '../cli/known-models.js';
+import { readConfig } from './config.js';
+import { DocumentStream } from './documents.js';
+import { EngineClient, VIEW_ID } from './engine.js';
+import { CompletionProvider } from './provider.js';
+import { StatusBar } from './status.js';
 
 export function activate(context: vscode.ExtensionContext): void {
-  context.subscriptions.push(vscode.commands.registerCommand('pie.showEngine', () => EnginePanel.show(context.extensionUri)));
+  let config = readConfig();
+  const engine = new EngineClient(context.extensionUri, config.engine);
+  const status = new StatusBar();
+  const docs = new DocumentStream(engine);
+  const provider = new CompletionProvider(engine, docs, () => config);
+  provider.onCompleted = (st, ms) => status.completed(st, ms);
+
+  const loadModel = async () => {
+    try {
+      const path = config.modelPath || (await defaultModel(context.globalStorageUri.fsPath));
+      await engine.setModel(path, basename(path));
+    } catch (e) {
+      status.state({ kind: 'unavailable', reason: 'model', message: (e as Error).message });
+    }
+  };
+
+  context.subscriptions.push(
+    engine,
+    status,
+    docs,
+    vscode.window.registerWebviewViewProvider(VIEW_ID, engine, { webviewOptions: { retainContextWhenHidden: true } }),
+    vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, provider),
+    engine.onState((s) => {
+      status.state(s);
+      if (s.kind === 'unavailable') {
+        void vscode.window.showErrorMessage(`PIE: ${s.message}`, 'Select model', 'Show engine').then((pick) => {
+          if (pick === 'Select model') void vscode.commands.executeCommand('pie.selectModel');
+          if (pick === 'Show engine') void engine.reveal(false);
+        });
+      }
+    }),
+    engine.onMessage((m) => {
+      if (m.type === 'notice') void vscode.window.showInformationMessage(`PIE: ${m.message}`);
+    }),
+    vscode.commands.registerCommand('pie.showEngine', () => engine.reveal(false)),
+    vscode.commands.registerCommand('pie.resync', async () => {
+      const editor = vscode.window.activeTextEditor;
+      if (!editor) return void vscode.window.showWarningMessage('PIE: open a file to re-sync its cache.');
+      if (engine.state.kind !== 'ready') return void vscode.window.showWarningMessage(`PIE: the engine is not ready (${engine.state.kind}).`);
+      const doc = editor.document;
+      docs.ensureOpen(doc, doc.offsetAt(editor.selection.active));
+      const r = await engine.request((id) => ({ type: 'resync', id, uri: doc.uri.toString() }), 120_000);
+      if (r?.type !== 'resynced') return void vscode.window.showWarningMessage('PIE: the re-sync did not complete.');
+      status.resynced(r.tokensEncoded, r.ms);
+      void vscode.window.showInformationMessage(`PIE: re-encoded ${r.tokensEncoded} tokens in ${r.ms.toFixed(0)} ms.`);
+    }),
+    vscode.commands.registerCommand('pie.selectModel', async () => {
+      const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'GGUF models': ['gguf'] }, title: 'PIE: Select model' });
+      if (picked?.[0]) await vscode.workspace.getConfiguration('pie').update('modelPath', picked[0].fsPath, vscode.ConfigurationTarget.Global);
+    }),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (!e.affectsConfiguration('pie')) return;
+      const before = config;
+      config = readConfig();
+      engine.updateSettings(config.engine);
+      if (config.modelPath !== before.modelPath) void loadModel();
+    }),
+  );
+
+  void loadModel().then(() => engine.reveal(true));
 }
 
-export function deactivate(): void {
-  EnginePanel.current?.dispose();
+export function deactivate(): void {}
+
+/** The default model: in the extension's storage, downloaded once with its sha256 checked. */
+async function defaultModel(storage: string): Promise<string> {
+  const m = KNOWN_MODELS[DEFAULT_MODEL]!;
+  const path = join(storage, 'models', m.file);
+  if (existsSync(path)) return path;
+  await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `PIE: downloading ${m.file}` }, () => fetchVerified(m, path));
+  return path;
 }

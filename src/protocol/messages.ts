@@ -1,10 +1,94 @@
-// Messages between the extension host and the engine in the webview: one discriminated union per direction, keyed by
-// `type`. Issue 4 extends these with the document stream (open/change/cursor/close/complete/cancel/resync).
+// Messages between the extension host and the engine: one discriminated union per direction, keyed by `type`.
+// Kept close to LSP: didOpen / didChange (incremental changes with versions) / didClose, plus completion requests with
+// ids and explicit cancel. The transport (webview postMessage today) is not part of the protocol, so the same engine
+// server can later sit behind a language-server connection.
 
-/** Engine (webview) -> extension host. */
+/** A change as VS Code reports it: offsets in UTF-16 code units, each in the text the previous change left. */
+export interface WireChange {
+  rangeOffset: number;
+  rangeLength: number;
+  text: string;
+}
+
+/** Engine settings the host passes on (from the user's configuration). */
+export interface EngineSettings {
+  /** GPU memory for the KV caches of all open documents, in MiB; the least recently used are dropped past it. */
+  cacheBudgetMiB: number;
+  /** Re-encode a document in idle time once this many of its rows are stale. */
+  resyncThreshold: number;
+  /** How long the engine waits without requests before idle work (re-sync), in ms. */
+  idleMs: number;
+  /** Stale rows just before the cursor re-encoded before each completion (0: PIE exactly as the paper has it). */
+  refreshWindow: number;
+}
+
+/** What the engine knows of a completion's cost, for the status bar. */
+export interface CompletionStats {
+  /** Request received to first token sampled (the latency the user waits for, less debounce and messaging). */
+  firstTokenMs: number;
+  totalMs: number;
+  applyMs: number;
+  encodeMs: number;
+  rowsMoved: number;
+  rowsDropped: number;
+  tokensEncoded: number;
+  tokensGenerated: number;
+  tokensPerS: number;
+  /** Rows of the document's cache now (tokens held), its capacity, and how many are stale. */
+  cacheRows: number;
+  cacheCapacity: number;
+  staleRows: number;
+  /** The session was (re)built for this request: a first completion, a re-sync after a version gap, or an eviction. */
+  rebuilt: boolean;
+  /** The document was larger than the context: the cache holds a window around the cursor. */
+  windowed: boolean;
+}
+
+/** One cache row in document order, for the engine panel. */
+export type RowState = 'fresh' | 'rotated' | 'inserted' | 'stale';
+
+/** Extension host -> engine. */
+export type HostMessage =
+  | { type: 'init'; modelName: string; modelSize: number; settings: EngineSettings }
+  | { type: 'settings'; settings: EngineSettings }
+  /** Bytes of the model file the engine asked for with `read`. */
+  | { type: 'bytes'; id: number; data: Uint8Array }
+  | { type: 'bytesError'; id: number; message: string }
+  | { type: 'open'; uri: string; version: number; text: string; cursor: number }
+  | { type: 'change'; uri: string; version: number; prevVersion: number; changes: WireChange[] }
+  | { type: 'cursor'; uri: string; version: number; offset: number }
+  | { type: 'close'; uri: string }
+  | { type: 'complete'; id: number; uri: string; version: number; offset: number; maxTokens: number; maxLines: number }
+  | { type: 'cancel'; id: number }
+  | { type: 'resync'; id: number; uri: string }
+  /** The editor's active document, for the engine panel. */
+  | { type: 'focus'; uri: string | null };
+
+/** Engine -> extension host. */
 export type EngineMessage =
-  | { type: 'ready'; device: string; features: string[] }
-  | { type: 'unavailable'; message: string };
+  | { type: 'booting'; stage: string }
+  /** Engine asks for a slice of the model file (the model is streamed, never copied whole into the webview). */
+  | { type: 'read'; id: number; offset: number; length: number }
+  | { type: 'ready'; device: string; features: string[]; model: ModelInfo; loadMs: number }
+  /** No WebGPU, no adapter, a model that will not load, a lost device that could not be recovered. */
+  | { type: 'unavailable'; reason: 'no-webgpu' | 'no-adapter' | 'model' | 'device-lost' | 'out-of-memory' | 'error'; message: string }
+  | { type: 'completion'; id: number; uri: string; version: number; text: string; stopReason: string; stats: CompletionStats }
+  /** A request that produced nothing: cancelled, superseded, a stale version, or an error (the message says). */
+  | { type: 'noCompletion'; id: number; reason: 'cancelled' | 'stale' | 'unknown-document' | 'error'; message?: string }
+  /** The engine's copy of a document is out of step (a version gap): the host must send `open` with the full text. */
+  | { type: 'needOpen'; uri: string; reason: string }
+  | { type: 'resynced'; id: number; uri: string; ms: number; tokensEncoded: number }
+  /** Something the user should know about a document (e.g. windowed), shown once by the host. */
+  | { type: 'notice'; uri: string; message: string }
+  | { type: 'log'; message: string };
 
-/** Extension host -> engine (webview). */
-export type HostMessage = { type: 'hello' };
+export interface ModelInfo {
+  name: string;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  contextLength: number;
+  vocab: number;
+  fim: boolean;
+}

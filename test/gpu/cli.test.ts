@@ -131,3 +131,42 @@ test('pie replay: a malformed edits file names the line, exit code 1', async (t)
   assert.equal(r.code, 1);
   assert.match(r.stderr, /^pie: edits line 2/m);
 });
+
+test('pie bench edit --json: every method and edit measured; pie encodes the new tokens only, full everything', async (t) => {
+  const { path, why } = await fixtureModel('stories260K.gguf');
+  if (!path) return t.skip(why);
+  const r = pie(['bench', 'edit', '--model', path, '--context', '96', '--runs', '1', '--methods', 'pie,pie:0,full', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const out = lastJson(r.stdout) as { device: string; results: { context: number; edit: string; method: string; medianMs: number; tokensEncoded: number; rowsMoved: number }[]; rekey: { rowsMoved: number; gbPerS: number }[] };
+  assert.equal(typeof out.device, 'string');
+  assert.equal(out.results.length, 3 * 4);
+  const cell = (method: string, edit: string) => out.results.find((x) => x.method === method && x.edit === edit)!;
+  // inserting one token in the middle, cursor at the end: the inserted token and the cursor's token; pie:16 also the
+  // stale rows before the cursor; full all 97 (BOS + 96)
+  assert.equal(cell('pie:0', 'insert 1 token').tokensEncoded, 2);
+  assert.ok(cell('pie', 'insert 1 token').tokensEncoded <= 2 + 16);
+  assert.ok(cell('full', 'insert 1 token').tokensEncoded >= 96);
+  assert.ok(cell('pie:0', 'insert 1 token').rowsMoved > 20, 'the rows after the edit move');
+  assert.equal(cell('full', 'insert 1 token').rowsMoved, 0);
+  for (const x of out.results) assert.ok(x.medianMs > 0);
+  assert.deepEqual(out.rekey.map((x) => x.rowsMoved), [1, 16, 48, 96]);
+});
+
+test('pie complete: at the end of a story it continues as generate does; in the middle it completes at the offset', async (t) => {
+  const { path, why } = await fixtureModel('stories260K.gguf');
+  if (!path) return t.skip(why);
+  const dir = mkdtempSync(join(tmpdir(), 'pie-complete-'));
+  const file = join(dir, 'story.txt');
+  writeFileSync(file, 'Once upon a time');
+  const c = pie(['complete', '--model', path, '--file', file, '--max-tokens', '24', '--max-lines', '3', '--json']);
+  assert.equal(c.code, 0, c.stderr);
+  const out = lastJson(c.stdout);
+  assert.equal(out.offset, 'Once upon a time'.length);
+  assert.ok((out.text as string).startsWith(', there was a little girl named Lily.'), String(out.text));
+  const mid = pie(['complete', '--model', path, '--file', file, '--offset', '4', '--max-tokens', '5', '--json']);
+  assert.equal(mid.code, 0, mid.stderr);
+  assert.equal((lastJson(mid.stdout).tokens as number[]).length <= 5, true);
+  const bad = pie(['complete', '--model', path, '--file', file, '--offset', '99']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--offset/);
+});

@@ -201,9 +201,27 @@ describe('DocumentSession on stories260K', async () => {
     assert.equal(results.pie![0], results.full![0], 'pie agrees with full on the first token');
   });
 
+  test('refresh window: the stale rows just before the cursor are re-encoded, the others stay stale', async (t) => {
+    if (!path) return t.skip(why);
+    for (const refreshWindow of [0, 16]) {
+      const s = new DocumentSession(model, STORY, { method: 'pie', maxRows: 512, refreshWindow });
+      s.moveCursor(STORY.length);
+      await s.flush();
+      s.applyEdits([{ rangeOffset: 9, rangeLength: 0, text: ' big' }]);
+      const stale = s.tokens.length - 6; // roughly every row after the edit
+      await s.flush();
+      const states = s.rowStates();
+      // the inserted token and the cursor's token always; with a window, the 16 rows before the cursor as well
+      assert.equal(s.stats.tokensEncoded, refreshWindow ? 1 + 16 : 2, `window ${refreshWindow}`);
+      assert.deepEqual(states.slice(-16), new Array(16).fill(refreshWindow ? 'inserted' : 'rotated').map((x, i) => (i === 15 ? 'inserted' : x)));
+      assert.ok(s.staleRows > stale - 30 && states.filter((x) => x === 'stale').length === 0, 'after a flush, moved rows show as rotated');
+      s.destroy();
+    }
+  });
+
   test('idle re-sync policy: nothing below the threshold; at it, a full re-encode that clears staleness', async (t) => {
     if (!path) return t.skip(why);
-    const s = new DocumentSession(model, STORY, { method: 'pie', maxRows: 512, resyncThreshold: 30 });
+    const s = new DocumentSession(model, STORY, { method: 'pie', maxRows: 512, resyncThreshold: 30, refreshWindow: 0 });
     await s.flush();
     s.applyEdits([{ rangeOffset: STORY.length - 20, rangeLength: 0, text: ' big' }]);
     await s.flush();

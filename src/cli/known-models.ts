@@ -1,0 +1,47 @@
+// Known public models and their checked download, shared by the CLI and the extension host (plain Node, no
+// import.meta, so that it also bundles as CommonJS).
+import { createHash } from 'node:crypto';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+export interface KnownModel {
+  file: string;
+  /** Path under ../shared/fixtures. */
+  fixture: string;
+  url: string;
+  sha256: string;
+}
+
+export const KNOWN_MODELS: Record<string, KnownModel> = {
+  'stories260K.gguf': {
+    file: 'stories260K.gguf',
+    fixture: 'models/stories260K.gguf',
+    url: 'https://huggingface.co/ggml-org/models/resolve/main/tinyllamas/stories260K.gguf',
+    sha256: '270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d',
+  },
+  'llama-2-tiny-random.gguf': {
+    file: 'llama-2-tiny-random.gguf',
+    fixture: 'models/llama-2-tiny-random.gguf',
+    url: 'https://huggingface.co/aladar/llama-2-tiny-random-GGUF/resolve/main/llama-2-tiny-random.gguf',
+    sha256: '81f226c62d28ed4a1a9b9fa080fcd9f0cc40e0f9d5680036583ff98fbcd035cb',
+  },
+};
+
+/** The model the CLI and the extension use when none is named. */
+export const DEFAULT_MODEL = 'stories260K.gguf';
+
+/** Downloads a known model to `dest` (through a .part file), refusing bytes whose sha256 is not the expected one. */
+export async function fetchVerified(m: KnownModel, dest: string): Promise<void> {
+  const res = await fetch(m.url);
+  if (!res.ok) throw new Error(`download of ${m.url} failed: HTTP ${res.status}`);
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  const got = sha256(bytes);
+  if (got !== m.sha256) throw new Error(`download of ${m.url}: sha256 ${got} does not match the expected ${m.sha256}`);
+  await mkdir(dirname(dest), { recursive: true });
+  await writeFile(`${dest}.part`, bytes);
+  await rename(`${dest}.part`, dest);
+}
+
+export function sha256(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}

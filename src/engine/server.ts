@@ -1,0 +1,367 @@
+// The engine's side of the protocol (src/protocol/messages.ts): the open documents, one DocumentSession each, within a
+// GPU memory budget. Transport-agnostic and DOM-free: the webview feeds it postMessage events; a test (or a future
+// language server) feeds it directly.
+//
+// Ordering: document events and requests are applied in arrival order through one queue, because a session must not
+// change while a completion decodes on it. Cancel is handled at once: a cancelled or superseded request is answered
+// `noCompletion` without touching the GPU.
+//
+// Versions: every change names the version it applies to (`prevVersion`); a gap, a change for an unknown document or a
+// completion for a version the engine does not hold is answered with `needOpen` (and no completion), so the engine
+// never completes against text the editor no longer shows.
+//
+// Documents larger than a cache: the session holds a window of the text around the cursor (the engine keeps the whole
+// text as a string and translates offsets); an edit that straddles the window or a cursor near its edge rebuilds it.
+import type { CompletionStats, EngineMessage, EngineSettings, HostMessage, ModelInfo, WireChange } from '../protocol/messages.js';
+import { GpuDeviceError, type GpuContext } from './gpu/context.js';
+import { KvCache } from './kv/cache.js';
+import type { LlamaModel } from './model/model.js';
+import { type Completion, DocumentSession, type Method } from './session.js';
+
+export const DEFAULT_SETTINGS: EngineSettings = { cacheBudgetMiB: 512, resyncThreshold: 256, idleMs: 1500, refreshWindow: 16 };
+
+/** Rows kept free for the sentinels and the generated tokens of one completion. */
+const GENERATION_RESERVE = 80;
+
+interface Doc {
+  uri: string;
+  version: number;
+  text: string;
+  cursor: number;
+  session: DocumentSession | null;
+  /** The window of `text` the session holds: [start, start + session.text.length). */
+  windowStart: number;
+  windowed: boolean;
+  /** The latest completion and the document offset it was made at: if the editor inserts exactly its text there (the
+   *  user took it), the session accepts it and keeps the generated rows instead of re-encoding them. */
+  offered: { completion: Completion; at: number } | null;
+  lastUsed: number;
+  noticeSent: boolean;
+}
+
+export interface ServerOptions {
+  method?: Method;
+  /** Rows per document cache (default: the model's context length, at most 4096). */
+  maxRows?: number;
+}
+
+export class EngineServer {
+  private readonly docs = new Map<string, Doc>();
+  private queue: Promise<void> = Promise.resolve();
+  private readonly cancelled = new Set<number>();
+  /** The newest completion request per document: older ones still queued are superseded. */
+  private readonly latestRequest = new Map<string, number>();
+  private idleTimer: ReturnType<typeof setTimeout> | null = null;
+  private clock = 0;
+  private readonly maxRows: number;
+  private readonly method: Method;
+  /** The document the editor shows, for the engine panel. */
+  focused: string | null = null;
+  /** Called after anything that changes what the engine panel shows. */
+  onUpdate: (() => void) | null = null;
+
+  constructor(
+    readonly model: LlamaModel,
+    private readonly send: (m: EngineMessage) => void,
+    private settings: EngineSettings = DEFAULT_SETTINGS,
+    o: ServerOptions = {},
+  ) {
+    this.method = o.method ?? 'pie';
+    this.maxRows = o.maxRows ?? Math.min(model.config.contextLength, 4096);
+  }
+
+  get ctx(): GpuContext {
+    return this.model.ctx;
+  }
+
+  static modelInfo(model: LlamaModel, name: string): ModelInfo {
+    const c = model.config;
+    const f = model.tokenizer.fim;
+    return {
+      name,
+      layers: c.nLayers,
+      heads: c.nHeads,
+      kvHeads: c.nKvHeads,
+      headDim: c.headDim,
+      contextLength: c.contextLength,
+      vocab: c.vocabSize,
+      fim: f.prefix !== null && f.suffix !== null && f.middle !== null,
+    };
+  }
+
+  /** Handles one message; resolves when it has been applied (requests: answered). */
+  handle(m: HostMessage): Promise<void> {
+    switch (m.type) {
+      case 'cancel':
+        this.cancelled.add(m.id);
+        return Promise.resolve();
+      case 'settings':
+        this.settings = m.settings;
+        return Promise.resolve();
+      case 'focus':
+        this.focused = m.uri;
+        this.onUpdate?.();
+        return Promise.resolve();
+      case 'complete':
+        this.latestRequest.set(m.uri, m.id);
+        return this.enqueue(() => this.complete(m));
+      case 'open':
+      case 'change':
+      case 'cursor':
+      case 'close':
+      case 'resync':
+        return this.enqueue(() => this.document(m));
+      default:
+        return Promise.resolve(); // init/bytes belong to the transport that boots the engine
+    }
+  }
+
+  /** The open documents' texts and cursors, to re-open them on a new device after a loss. */
+  documents(): { uri: string; version: number; text: string; cursor: number }[] {
+    return [...this.docs.values()].map(({ uri, version, text, cursor }) => ({ uri, version, text, cursor }));
+  }
+
+  /** The session of a document, if it has one now (for the engine panel and tests). */
+  session(uri: string): DocumentSession | null {
+    return this.docs.get(uri)?.session ?? null;
+  }
+
+  /** GPU bytes held by document caches. */
+  get cacheBytes(): number {
+    let n = 0;
+    for (const d of this.docs.values()) if (d.session) n += KvCache.bytesFor(this.model.config, d.session.cache.maxRows);
+    return n;
+  }
+
+  dispose(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    for (const d of this.docs.values()) d.session?.destroy();
+    this.docs.clear();
+  }
+
+  private enqueue(op: () => Promise<void> | void): Promise<void> {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    const run = this.queue.then(op).catch((e: unknown) => this.send({ type: 'log', message: `engine: ${errorMessage(e)}` }));
+    this.queue = run.then(() => {
+      this.onUpdate?.();
+      this.scheduleIdle();
+    });
+    return run;
+  }
+
+  private scheduleIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      void this.enqueue(() => this.idle());
+    }, this.settings.idleMs);
+  }
+
+  /** Idle work: re-sync the documents past the stale threshold, most recently used first. */
+  private async idle(): Promise<void> {
+    const docs = [...this.docs.values()].filter((d) => d.session).sort((a, b) => b.lastUsed - a.lastUsed);
+    for (const d of docs) {
+      const s = d.session!;
+      if (s.staleRows >= this.settings.resyncThreshold) {
+        const t0 = performance.now();
+        await s.resync();
+        this.send({ type: 'log', message: `idle re-sync of ${d.uri}: ${s.tokens.length} tokens in ${(performance.now() - t0).toFixed(0)} ms` });
+      }
+    }
+  }
+
+  private document(m: Extract<HostMessage, { type: 'open' | 'change' | 'cursor' | 'close' | 'resync' }>): Promise<void> | void {
+    if (m.type === 'open') {
+      this.dropSession(this.docs.get(m.uri));
+      this.docs.set(m.uri, { uri: m.uri, version: m.version, text: m.text, cursor: clamp(m.cursor, m.text.length), session: null, windowStart: 0, windowed: false, offered: null, lastUsed: ++this.clock, noticeSent: false });
+      return;
+    }
+    const d = this.docs.get(m.uri);
+    if (m.type === 'close') {
+      this.dropSession(d);
+      this.docs.delete(m.uri);
+      return;
+    }
+    if (!d) {
+      if (m.type === 'resync') this.send({ type: 'noCompletion', id: m.id, reason: 'unknown-document' });
+      this.send({ type: 'needOpen', uri: m.uri, reason: 'the engine has no copy of this document' });
+      return;
+    }
+    if (m.type === 'resync') return this.resync(m.id, d);
+    if (m.type === 'cursor') {
+      if (m.version !== d.version) return; // a cursor for text the engine has not seen yet; the next change carries on
+      d.cursor = clamp(m.offset, d.text.length);
+      return;
+    }
+    if (m.prevVersion !== d.version) {
+      this.dropSession(d);
+      this.docs.delete(d.uri);
+      this.send({ type: 'needOpen', uri: d.uri, reason: `version gap: the engine holds ${d.version}, the change applies to ${m.prevVersion}` });
+      return;
+    }
+    this.applyChanges(d, m.changes);
+    d.version = m.version;
+  }
+
+  private applyChanges(d: Doc, changes: WireChange[]): void {
+    let length = d.text.length;
+    for (const c of changes) {
+      if (!(c.rangeOffset >= 0 && c.rangeLength >= 0 && c.rangeOffset + c.rangeLength <= length)) {
+        throw new RangeError(`change [${c.rangeOffset}, +${c.rangeLength}) outside ${d.uri} (length ${length})`);
+      }
+      length += c.text.length - c.rangeLength;
+    }
+    const offered = d.offered;
+    d.offered = null;
+    const only = changes.length === 1 ? changes[0]! : null;
+    if (offered && d.session && only && only.rangeLength === 0 && only.rangeOffset === offered.at && only.text === offered.completion.text && offered.completion.text !== '') {
+      try {
+        d.session.accept(offered.completion); // throws if the session moved on (an idle re-sync): then a plain edit
+        d.text = d.text.slice(0, only.rangeOffset) + only.text + d.text.slice(only.rangeOffset);
+        d.cursor = only.rangeOffset + only.text.length;
+        return;
+      } catch {
+        // fall through
+      }
+    }
+    for (const c of changes) {
+      const end = c.rangeOffset + c.rangeLength;
+      const delta = c.text.length - c.rangeLength;
+      d.text = d.text.slice(0, c.rangeOffset) + c.text + d.text.slice(end);
+      // the cursor follows the text the way the editor moves it: typing at it pushes it along
+      if (d.cursor >= end) d.cursor += delta;
+      else if (d.cursor > c.rangeOffset) d.cursor = c.rangeOffset + c.text.length;
+      const s = d.session;
+      if (!s) continue;
+      const ws = d.windowStart;
+      const we = ws + s.text.length;
+      if (d.windowed && (end < ws || (end === ws && c.rangeOffset < ws))) {
+        d.windowStart += delta; // wholly before the window: it only shifts
+      } else if (c.rangeOffset >= ws && end <= we) {
+        s.applyEdits([{ rangeOffset: c.rangeOffset - ws, rangeLength: c.rangeLength, text: c.text }]);
+      } else if (d.windowed && c.rangeOffset > we) {
+        // wholly after the window: the window does not change
+      } else {
+        this.dropSession(d); // straddles the window's edge: rebuilt around the cursor at the next completion
+      }
+    }
+  }
+
+  private async resync(id: number, d: Doc): Promise<void> {
+    const t0 = performance.now();
+    const s = d.session ?? (await this.ensureSession(d)).session;
+    const st = await s.resync();
+    this.send({ type: 'resynced', id, uri: d.uri, ms: performance.now() - t0, tokensEncoded: st.tokensEncoded });
+  }
+
+  private async complete(m: Extract<HostMessage, { type: 'complete' }>): Promise<void> {
+    const skip = (reason: 'cancelled' | 'stale' | 'unknown-document', message?: string) =>
+      this.send({ type: 'noCompletion', id: m.id, reason, ...(message ? { message } : {}) });
+    if (this.cancelled.delete(m.id) || this.latestRequest.get(m.uri) !== m.id) return skip('cancelled');
+    const d = this.docs.get(m.uri);
+    if (!d) {
+      this.send({ type: 'needOpen', uri: m.uri, reason: 'completion for a document the engine has not been sent' });
+      return skip('unknown-document');
+    }
+    if (m.version !== d.version) {
+      this.send({ type: 'needOpen', uri: m.uri, reason: `completion for version ${m.version}, the engine holds ${d.version}` });
+      return skip('stale', `version ${m.version} is not the engine's ${d.version}`);
+    }
+    const t0 = performance.now();
+    d.cursor = clamp(m.offset, d.text.length);
+    d.lastUsed = ++this.clock;
+    try {
+      let { session: s, rebuilt } = await this.ensureSession(d);
+      const local = d.cursor - d.windowStart;
+      const margin = Math.min(256, s.text.length >> 3);
+      if (d.windowed && (local < margin || local > s.text.length - margin)) {
+        this.dropSession(d); // the cursor went to the window's edge: re-center
+        ({ session: s, rebuilt } = await this.ensureSession(d));
+      }
+      const c = await s.complete({ offset: d.cursor - d.windowStart, maxTokens: m.maxTokens, maxLines: m.maxLines });
+      d.offered = { completion: c, at: d.cursor };
+      const decodeMs = c.totalMs - c.firstTokenMs;
+      const stats: CompletionStats = {
+        firstTokenMs: performance.now() - t0 - c.totalMs + c.firstTokenMs,
+        totalMs: performance.now() - t0,
+        applyMs: c.flush.applyMs,
+        encodeMs: c.flush.encodeMs,
+        rowsMoved: c.flush.rowsMoved,
+        rowsDropped: c.flush.rowsDropped,
+        tokensEncoded: c.flush.tokensEncoded,
+        tokensGenerated: c.tokens.length,
+        tokensPerS: c.tokens.length > 1 && decodeMs > 0 ? ((c.tokens.length - 1) * 1000) / decodeMs : 0,
+        cacheRows: s.tokens.length,
+        cacheCapacity: s.cache.maxRows,
+        staleRows: s.staleRows,
+        rebuilt,
+        windowed: d.windowed,
+      };
+      this.send({ type: 'completion', id: m.id, uri: m.uri, version: m.version, text: c.text, stopReason: c.stopReason, stats });
+    } catch (e) {
+      this.dropSession(d);
+      this.send({ type: 'noCompletion', id: m.id, reason: 'error', message: errorMessage(e) });
+      if (e instanceof GpuDeviceError && this.ctx.lost) throw e;
+    }
+  }
+
+  /** The document's session, created (and its cache encoded) if it has none, evicting others past the budget. */
+  private async ensureSession(d: Doc): Promise<{ session: DocumentSession; rebuilt: boolean }> {
+    if (d.session) return { session: d.session, rebuilt: false };
+    const rows = this.maxRows;
+    const need = KvCache.bytesFor(this.model.config, rows);
+    const budget = this.settings.cacheBudgetMiB * 2 ** 20;
+    const others = [...this.docs.values()].filter((o) => o.session && o !== d).sort((a, b) => a.lastUsed - b.lastUsed);
+    while (others.length && this.cacheBytes + need > budget) this.dropSession(others.shift());
+    // the window: all of the text when it fits, else the text around the cursor
+    const tok = this.model.tokenizer;
+    const room = rows - GENERATION_RESERVE;
+    let start = 0;
+    let end = d.text.length;
+    if (tok.encode(d.text).length > room) {
+      // characters per token measured on the text near the cursor, then a window of `room` tokens' worth, 3/4 before
+      const probeStart = Math.max(0, d.cursor - 4096);
+      const probe = d.text.slice(probeStart, probeStart + 8192);
+      const perToken = probe.length / Math.max(1, tok.encode(probe).length);
+      let chars = Math.floor(room * perToken);
+      for (;;) {
+        start = Math.max(0, d.cursor - Math.floor(chars * 0.75));
+        end = Math.min(d.text.length, start + chars);
+        start = Math.max(0, end - chars);
+        if (tok.encode(d.text.slice(start, end)).length <= room || chars < 16) break;
+        chars = Math.floor(chars * 0.9);
+      }
+      d.windowed = true;
+      if (!d.noticeSent) {
+        d.noticeSent = true;
+        this.send({ type: 'notice', uri: d.uri, message: `This file is longer than the model's ${rows}-token context: completions see about ${end - start} characters around the cursor.` });
+      }
+    } else {
+      d.windowed = false;
+    }
+    d.windowStart = start;
+    const s = new DocumentSession(this.model, d.text.slice(start, end), {
+      method: this.method,
+      maxRows: rows,
+      resyncThreshold: this.settings.resyncThreshold,
+      refreshWindow: this.settings.refreshWindow,
+    });
+    s.moveCursor(d.cursor - start);
+    d.session = s;
+    return { session: s, rebuilt: true };
+  }
+
+  private dropSession(d: Doc | undefined): void {
+    if (!d?.session) return;
+    d.session.destroy();
+    d.session = null;
+  }
+}
+
+function clamp(x: number, n: number): number {
+  return Math.max(0, Math.min(n, Math.floor(x)));
+}
+
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

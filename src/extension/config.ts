@@ -1,0 +1,37 @@
+// The extension's settings (contributes.configuration in package.json), read in one place.
+import * as vscode from 'vscode';
+import type { EngineSettings } from '../protocol/messages.js';
+
+export interface Config {
+  enabled: boolean;
+  /** Empty: the default model (downloaded once into the extension's storage, sha256 checked). */
+  modelPath: string;
+  maxTokens: number;
+  maxLines: number;
+  debounceMs: number;
+  /** Language ids to complete in; "*" for all. */
+  languages: string[];
+  engine: EngineSettings;
+}
+
+export function readConfig(): Config {
+  const c = vscode.workspace.getConfiguration('pie');
+  return {
+    enabled: c.get('enabled', true),
+    modelPath: c.get('modelPath', ''),
+    maxTokens: c.get('maxTokens', 48),
+    maxLines: c.get('maxLines', 8),
+    debounceMs: c.get('debounceMs', 40),
+    languages: c.get('languages', ['*']),
+    engine: {
+      cacheBudgetMiB: c.get('cacheBudgetMiB', 512),
+      resyncThreshold: c.get('resyncThreshold', 256),
+      idleMs: c.get('idleMs', 1500),
+      refreshWindow: c.get('refreshWindow', 16),
+    },
+  };
+}
+
+export function languageEnabled(cfg: Config, languageId: string): boolean {
+  return cfg.languages.includes('*') || cfg.languages.includes(languageId);
+}

@@ -1,0 +1,207 @@
+// The engine as the extension host sees it: a webview view (the "PIE" panel) that runs the engine, a message channel
+// with request ids, and the model file served to it in slices. The host never touches tensors: it reads bytes.
+//
+// Why a WebviewView with retainContextWhenHidden: the engine must outlive the panel's visibility (its KV caches are the
+// point), and a view sits in the panel area beside the terminal without taking editor space, unlike a WebviewPanel. The
+// view is revealed once at startup (focus kept in the editor) so that its webview starts; hiding it afterwards keeps it.
+import { randomBytes } from 'node:crypto';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import * as vscode from 'vscode';
+import type { EngineMessage, EngineSettings, HostMessage, ModelInfo } from '../protocol/messages.js';
+
+export type EngineState =
+  | { kind: 'starting'; detail: string }
+  | { kind: 'ready'; device: string; model: ModelInfo; loadMs: number }
+  | { kind: 'unavailable'; message: string; reason: string };
+
+export const VIEW_ID = 'pie.engine';
+
+export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposable {
+  private view: vscode.WebviewView | null = null;
+  private file: FileHandle | null = null;
+  private model: { path: string; name: string; size: number } | null = null;
+  private nextId = 1;
+  private readonly waiting = new Map<number, (m: EngineMessage | null) => void>();
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly stateEmitter = new vscode.EventEmitter<EngineState>();
+  private readonly messageEmitter = new vscode.EventEmitter<EngineMessage>();
+  readonly onState = this.stateEmitter.event;
+  /** Every message from the engine (documents subscribe to `needOpen`, the status bar to notices). */
+  readonly onMessage = this.messageEmitter.event;
+  state: EngineState = { kind: 'starting', detail: 'waiting for the engine view' };
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private settings: EngineSettings,
+  ) {}
+
+  /** Serves `path` as the engine's model; restarts the engine if it is running another. */
+  async setModel(path: string, name: string): Promise<void> {
+    await this.closeFile();
+    try {
+      const st = await stat(path);
+      if (!st.isFile()) throw new Error('not a regular file');
+      this.file = await open(path, 'r');
+      this.model = { path, name, size: st.size };
+    } catch (e) {
+      this.model = null;
+      this.setState({ kind: 'unavailable', reason: 'model', message: `Model file ${path} cannot be opened (${(e as Error).message}). Set "pie.modelPath" or run "PIE: Select model".` });
+      return;
+    }
+    this.restart();
+  }
+
+  updateSettings(settings: EngineSettings): void {
+    this.settings = settings;
+    this.post({ type: 'settings', settings });
+  }
+
+  /** Starts the engine view's webview if it has not started (the view's first reveal resolves it). */
+  async reveal(preserveFocus: boolean): Promise<void> {
+    if (this.view) {
+      this.view.show(preserveFocus);
+      return;
+    }
+    await vscode.commands.executeCommand(`${VIEW_ID}.focus`, { preserveFocus });
+    if (preserveFocus) await vscode.commands.executeCommand('workbench.action.focusActiveEditorGroup');
+  }
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    this.view = view;
+    const root = this.extensionUri;
+    view.webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(root, 'dist'), vscode.Uri.joinPath(root, 'media')] };
+    this.disposables.push(
+      view.webview.onDidReceiveMessage((m: EngineMessage) => void this.receive(m)),
+      view.onDidDispose(() => {
+        this.view = null;
+        this.failAll();
+        this.setState({ kind: 'starting', detail: 'the engine view was closed; run "PIE: Show engine" to restart it' });
+      }),
+    );
+    view.webview.html = html(view.webview, root);
+  }
+
+  /** Sends a message without waiting for an answer (document events). */
+  post(m: HostMessage): void {
+    void this.view?.webview.postMessage(m);
+  }
+
+  /** Sends a request and resolves with its answer; rejects when the engine is gone or after `timeoutMs`. */
+  request<T extends EngineMessage>(make: (id: number) => HostMessage, timeoutMs: number, token?: vscode.CancellationToken): Promise<T | null> {
+    if (this.state.kind !== 'ready' || !this.view) return Promise.resolve(null);
+    const id = this.nextId++;
+    return new Promise<T | null>((resolve) => {
+      const done = (m: EngineMessage | null) => {
+        clearTimeout(timer);
+        sub?.dispose();
+        this.waiting.delete(id);
+        resolve(m as T | null);
+      };
+      const timer = setTimeout(() => {
+        this.post({ type: 'cancel', id });
+        done(null);
+      }, timeoutMs);
+      const sub = token?.onCancellationRequested(() => {
+        this.post({ type: 'cancel', id });
+        done(null);
+      });
+      this.waiting.set(id, done);
+      this.post(make(id));
+    });
+  }
+
+  dispose(): void {
+    this.failAll();
+    void this.closeFile();
+    for (const d of this.disposables.splice(0)) d.dispose();
+    this.stateEmitter.dispose();
+    this.messageEmitter.dispose();
+  }
+
+  private restart(): void {
+    if (!this.view) return; // init is sent when the view's webview says it loaded
+    this.failAll();
+    this.setState({ kind: 'starting', detail: 'restarting the engine' });
+    this.view.webview.html = html(this.view.webview, this.extensionUri) + `<!-- ${Date.now()} -->`;
+  }
+
+  private async receive(m: EngineMessage): Promise<void> {
+    switch (m.type) {
+      case 'booting':
+        if (m.stage === 'webview loaded') {
+          if (!this.model) return;
+          this.post({ type: 'init', modelName: this.model.name, modelSize: this.model.size, settings: this.settings });
+        }
+        this.setState({ kind: 'starting', detail: m.stage });
+        break;
+      case 'read':
+        await this.serveBytes(m.id, m.offset, m.length);
+        return;
+      case 'ready':
+        this.setState({ kind: 'ready', device: m.device, model: m.model, loadMs: m.loadMs });
+        break;
+      case 'unavailable':
+        this.failAll();
+        this.setState({ kind: 'unavailable', reason: m.reason, message: m.message });
+        break;
+      case 'completion':
+      case 'noCompletion':
+      case 'resynced':
+        this.waiting.get(m.id)?.(m);
+        break;
+    }
+    this.messageEmitter.fire(m);
+  }
+
+  private async serveBytes(id: number, offset: number, length: number): Promise<void> {
+    try {
+      if (!this.file) throw new Error('no model file is open');
+      const data = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await this.file.read(data, done, length - done, offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      this.post({ type: 'bytes', id, data: data.subarray(0, done) });
+    } catch (e) {
+      this.post({ type: 'bytesError', id, message: (e as Error).message });
+    }
+  }
+
+  /** Answers every pending request with nothing (the engine restarted, failed or went away). */
+  private failAll(): void {
+    for (const done of [...this.waiting.values()]) done(null);
+  }
+
+  private setState(s: EngineState): void {
+    this.state = s;
+    this.stateEmitter.fire(s);
+  }
+
+  private async closeFile(): Promise<void> {
+    const f = this.file;
+    this.file = null;
+    await f?.close().catch(() => undefined);
+  }
+}
+
+function html(webview: vscode.Webview, root: vscode.Uri): string {
+  const nonce = randomBytes(16).toString('base64');
+  const script = webview.asWebviewUri(vscode.Uri.joinPath(root, 'dist', 'webview.js'));
+  const style = webview.asWebviewUri(vscode.Uri.joinPath(root, 'media', 'engine.css'));
+  const csp = `default-src 'none'; style-src ${webview.cspSource}; img-src ${webview.cspSource}; script-src 'nonce-${nonce}';`;
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<link rel="stylesheet" href="${style}">
+<title>PIE Engine</title>
+</head>
+<body>
+<p id="status">Starting WebGPU…</p>
+<script nonce="${nonce}" src="${script}"></script>
+</body>
+</html>`;
+}

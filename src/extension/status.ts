@@ -1,0 +1,60 @@
+// The status-bar item: the latency of the last completion (request to ghost text), its breakdown in the tooltip, and
+// plainly what is wrong when the engine is loading, unavailable or failed. Clicking it shows the engine panel.
+import * as vscode from 'vscode';
+import type { CompletionStats } from '../protocol/messages.js';
+import type { EngineState } from './engine.js';
+
+export class StatusBar implements vscode.Disposable {
+  private readonly item = vscode.window.createStatusBarItem('pie.status', vscode.StatusBarAlignment.Right, 100);
+  private engine: EngineState = { kind: 'starting', detail: '' };
+
+  constructor() {
+    this.item.name = 'PIE completion latency';
+    this.item.command = 'pie.showEngine';
+    this.item.show();
+    this.state(this.engine);
+  }
+
+  state(s: EngineState): void {
+    this.engine = s;
+    this.item.backgroundColor = undefined;
+    if (s.kind === 'starting') {
+      this.item.text = '$(sync~spin) PIE';
+      this.item.tooltip = `PIE engine starting: ${s.detail}`;
+    } else if (s.kind === 'unavailable') {
+      this.item.text = '$(error) PIE';
+      this.item.tooltip = `PIE engine unavailable: ${s.message}`;
+      this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.errorBackground');
+    } else {
+      this.item.text = 'PIE ready';
+      this.item.tooltip = this.deviceLines().join('\n');
+    }
+  }
+
+  completed(st: CompletionStats, endToEndMs: number): void {
+    this.item.text = `PIE ${Math.round(endToEndMs)} ms`;
+    const lines = [
+      `Edit to ghost text: ${endToEndMs.toFixed(1)} ms (engine ${st.firstTokenMs.toFixed(1)} ms to first token)`,
+      `Edits applied: ${st.applyMs.toFixed(1)} ms; rows re-rotated: ${st.rowsMoved}; rows dropped: ${st.rowsDropped}`,
+      `Tokens encoded: ${st.tokensEncoded} in ${st.encodeMs.toFixed(1)} ms${st.rebuilt ? ' (cache built from scratch)' : ''}`,
+      `Generated: ${st.tokensGenerated} tokens at ${st.tokensPerS.toFixed(0)} tokens/s, ${st.totalMs.toFixed(1)} ms in all`,
+      `Cache: ${st.cacheRows} of ${st.cacheCapacity} rows, ${st.staleRows} stale${st.windowed ? ' (a window of a long file)' : ''}`,
+      ...this.deviceLines(),
+    ];
+    this.item.tooltip = lines.join('\n');
+  }
+
+  resynced(tokens: number, ms: number): void {
+    this.item.text = `PIE ${Math.round(ms)} ms`;
+    this.item.tooltip = [`Re-sync: ${tokens} tokens re-encoded in ${ms.toFixed(1)} ms; cache equals a full recomputation (0 stale rows)`, ...this.deviceLines()].join('\n');
+  }
+
+  dispose(): void {
+    this.item.dispose();
+  }
+
+  private deviceLines(): string[] {
+    const s = this.engine;
+    return s.kind === 'ready' ? [`Device: ${s.device}`, `Model: ${s.model.name} (${s.model.layers} layers, context ${s.model.contextLength})`] : [];
+  }
+}

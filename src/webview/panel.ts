@@ -1,0 +1,112 @@
+// The engine panel: what the engine runs on, the focused document's cache (one cell per row in document order, coloured
+// by state: fresh, re-rotated by the last plan, inserted by the last plan, stale), the last edit plan, and the latency
+// history. The only DOM code of the engine side.
+import type { EngineServer } from '../engine/server.js';
+import type { CompletionStats, EngineMessage, EngineSettings, ModelInfo, RowState } from '../protocol/messages.js';
+
+const COLORS: Record<RowState, string> = { fresh: '#3c8dbc', rotated: '#f0ad4e', inserted: '#5cb85c', stale: '#9e9e9e' };
+const HISTORY = 60;
+
+export class EnginePanelView {
+  private readonly status: HTMLElement;
+  private readonly info: HTMLElement;
+  private readonly plan: HTMLElement;
+  private readonly canvas: HTMLCanvasElement;
+  private readonly latency: HTMLElement;
+  private readonly history: number[] = [];
+  private last: CompletionStats | null = null;
+
+  constructor(private readonly doc: Document) {
+    const body = doc.body;
+    const el = <K extends keyof HTMLElementTagNameMap>(tag: K, id: string, parent: HTMLElement = body) => {
+      const e = doc.createElement(tag);
+      e.id = id;
+      parent.append(e);
+      return e;
+    };
+    this.status = doc.getElementById('status') ?? el('p', 'status');
+    this.info = el('p', 'info');
+    const cache = el('section', 'cache');
+    el('h2', 'cache-title', cache).textContent = 'KV cache of the active document';
+    const legend = el('p', 'legend', cache);
+    for (const [state, color] of Object.entries(COLORS)) {
+      const swatch = doc.createElement('span');
+      swatch.className = 'swatch';
+      swatch.style.background = color;
+      legend.append(swatch, ` ${state} `);
+    }
+    this.canvas = el('canvas', 'rows', cache);
+    this.plan = el('p', 'plan', cache);
+    const lat = el('section', 'latency-section');
+    el('h2', 'latency-title', lat).textContent = 'Latency, edit to first token (ms)';
+    this.latency = el('div', 'latency', lat);
+  }
+
+  engineMessage(m: EngineMessage): void {
+    if (m.type === 'booting') this.status.textContent = `Starting: ${m.stage}…`;
+    else if (m.type === 'unavailable') this.status.textContent = `Unavailable: ${m.message}`;
+    else if (m.type === 'completion') {
+      this.last = m.stats;
+      this.history.push(m.stats.firstTokenMs);
+      if (this.history.length > HISTORY) this.history.shift();
+      this.drawLatency();
+    }
+  }
+
+  ready(device: string, model: ModelInfo, loadMs: number): void {
+    this.status.textContent = `WebGPU device: ${device}`;
+    this.info.textContent =
+      `Model ${model.name}: ${model.layers} layers, ${model.heads} heads (${model.kvHeads} KV), head dim ${model.headDim}, ` +
+      `context ${model.contextLength}, vocabulary ${model.vocab}, ${model.fim ? 'fill-in-the-middle' : 'left-to-right'}; loaded in ${loadMs.toFixed(0)} ms.`;
+  }
+
+  settings(s: EngineSettings): void {
+    this.info.title = `cache budget ${s.cacheBudgetMiB} MiB, idle re-sync past ${s.resyncThreshold} stale rows, refresh window ${s.refreshWindow}`;
+  }
+
+  update(server: EngineServer | null): void {
+    const s = server?.focused ? server.session(server.focused) : null;
+    const ctx = this.canvas.getContext('2d');
+    if (!ctx) return;
+    const states = s?.rowStates() ?? [];
+    const cell = 6;
+    const perLine = Math.max(16, Math.floor((this.doc.body.clientWidth - 24) / cell));
+    this.canvas.width = perLine * cell;
+    this.canvas.height = Math.max(1, Math.ceil(states.length / perLine)) * cell;
+    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    states.forEach((st, i) => {
+      ctx.fillStyle = COLORS[st];
+      ctx.fillRect((i % perLine) * cell, Math.floor(i / perLine) * cell, cell - 1, cell - 1);
+    });
+    if (!s) {
+      this.plan.textContent = 'No cache for the active document yet (it is built at the first completion).';
+      return;
+    }
+    const count = (st: RowState) => states.filter((x) => x === st).length;
+    const f = s.stats;
+    this.plan.textContent =
+      `${states.length} rows of ${s.cache.maxRows}; stale ${count('stale')}. Last plan: ${f.rowsMoved} rows re-rotated, ${f.rowsDropped} dropped, ` +
+      `${f.tokensEncoded} tokens encoded (apply ${f.applyMs.toFixed(1)} ms, encode ${f.encodeMs.toFixed(1)} ms).`;
+  }
+
+  private drawLatency(): void {
+    const h = this.history;
+    const sorted = [...h].sort((a, b) => a - b);
+    const median = sorted[sorted.length >> 1] ?? 0;
+    const max = Math.max(...h, 1);
+    const w = 300;
+    const ht = 60;
+    const pts = h.map((v, i) => `${((i / Math.max(1, HISTORY - 1)) * w).toFixed(1)},${(ht - (v / max) * ht).toFixed(1)}`).join(' ');
+    const ns = 'http://www.w3.org/2000/svg';
+    const svg = this.doc.createElementNS(ns, 'svg');
+    svg.setAttribute('viewBox', `0 0 ${w} ${ht}`);
+    svg.setAttribute('class', 'spark');
+    const line = this.doc.createElementNS(ns, 'polyline');
+    line.setAttribute('points', pts);
+    svg.append(line);
+    const caption = this.doc.createElement('p');
+    const l = this.last;
+    caption.textContent = `last ${h.at(-1)?.toFixed(1)} ms, median ${median.toFixed(1)} ms, max ${max.toFixed(1)} ms over ${h.length}` + (l ? `; ${l.tokensGenerated} tokens at ${l.tokensPerS.toFixed(0)} tok/s` : '');
+    this.latency.replaceChildren(svg, caption);
+  }
+}

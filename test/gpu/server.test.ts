@@ -1,0 +1,209 @@
+// The engine server (the webview's side of the protocol) on a real model: completions equal a fresh session's on the
+// same text, version gaps ask for the document instead of completing, cancel and supersede, the memory budget evicts the
+// least recently used document, resync, and documents longer than the context.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { GpuContext } from '../../src/engine/gpu/context.js';
+import { KvCache } from '../../src/engine/kv/cache.js';
+import { LlamaModel } from '../../src/engine/model/model.js';
+import { fileSource } from '../../src/engine/model/node-source.js';
+import { DEFAULT_SETTINGS, EngineServer } from '../../src/engine/server.js';
+import { DocumentSession } from '../../src/engine/session.js';
+import type { EngineMessage, HostMessage } from '../../src/protocol/messages.js';
+import { fixtureModel } from '../helpers/fixtures.js';
+import { testGpu } from '../helpers/gpu.js';
+
+const STORY = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big red ball.';
+
+describe('EngineServer on stories260K', async () => {
+  const { path, why } = await fixtureModel('stories260K.gguf');
+  let ctx: GpuContext;
+  let model: LlamaModel;
+  before(async () => {
+    if (!path) return;
+    ctx = await testGpu();
+    const src = await fileSource(path);
+    model = await LlamaModel.load(ctx, src);
+    await src.close();
+  });
+  after(() => model?.destroy());
+
+  /** A server whose replies are collected; `send` feeds messages in order and waits for them. */
+  function harness(settings = DEFAULT_SETTINGS, method: 'pie' | 'full' = 'pie') {
+    const out: EngineMessage[] = [];
+    const server = new EngineServer(model, (m) => out.push(m), { ...settings, idleMs: 60_000 }, { method });
+    const send = async (...ms: HostMessage[]) => {
+      await Promise.all(ms.map((m) => server.handle(m)));
+    };
+    const reply = (id: number) => out.find((m) => 'id' in m && m.id === id && m.type !== 'read');
+    return { server, out, send, reply };
+  }
+
+  async function expected(text: string, cursor: number, maxTokens: number): Promise<string> {
+    const s = new DocumentSession(model, text, { method: 'full' });
+    try {
+      return (await s.complete({ offset: cursor, maxTokens })).text;
+    } finally {
+      s.destroy();
+    }
+  }
+
+  test('completion after open and edits equals a fresh session on the final text (method full: exact)', async (t) => {
+    if (!path) return t.skip(why);
+    const h = harness(DEFAULT_SETTINGS, 'full');
+    try {
+      await h.send({ type: 'open', uri: 'a', version: 1, text: STORY, cursor: 0 });
+      await h.send(
+        { type: 'change', uri: 'a', version: 2, prevVersion: 1, changes: [{ rangeOffset: 17, rangeLength: 0, text: ' in a small town' }] },
+        { type: 'change', uri: 'a', version: 3, prevVersion: 2, changes: [{ rangeOffset: 0, rangeLength: 4, text: '' }, { rangeOffset: 40, rangeLength: 0, text: ' happy' }] },
+      );
+      let text = STORY.slice(0, 17) + ' in a small town' + STORY.slice(17);
+      text = text.slice(4);
+      text = text.slice(0, 40) + ' happy' + text.slice(40);
+      await h.send({ type: 'complete', id: 7, uri: 'a', version: 3, offset: 60, maxTokens: 12, maxLines: 5 });
+      const r = h.reply(7);
+      assert.equal(r?.type, 'completion', JSON.stringify(h.out));
+      assert.equal(r.type === 'completion' && r.text, await expected(text, 60, 12));
+      assert.ok(r.type === 'completion' && r.stats.rebuilt && r.stats.cacheRows > 30 && !r.stats.windowed);
+    } finally {
+      h.server.dispose();
+    }
+  });
+
+  test('pie: the second completion re-rotates instead of re-encoding, and reports it', async (t) => {
+    if (!path) return t.skip(why);
+    const h = harness();
+    try {
+      await h.send({ type: 'open', uri: 'a', version: 1, text: STORY, cursor: STORY.length });
+      await h.send({ type: 'complete', id: 1, uri: 'a', version: 1, offset: STORY.length, maxTokens: 4, maxLines: 5 });
+      await h.send({ type: 'change', uri: 'a', version: 2, prevVersion: 1, changes: [{ rangeOffset: 17, rangeLength: 0, text: ' far away' }] });
+      await h.send({ type: 'complete', id: 2, uri: 'a', version: 2, offset: STORY.length + 9, maxTokens: 4, maxLines: 5 });
+      const r = h.reply(2);
+      assert.equal(r?.type, 'completion', JSON.stringify(h.out));
+      if (r.type !== 'completion') return;
+      assert.equal(r.stats.rebuilt, false);
+      assert.ok(r.stats.rowsMoved > 20, `rows moved ${r.stats.rowsMoved}`);
+      assert.ok(r.stats.tokensEncoded < 25, `tokens encoded ${r.stats.tokensEncoded}`);
+      assert.ok(r.stats.firstTokenMs > 0 && r.stats.totalMs >= r.stats.firstTokenMs);
+    } finally {
+      h.server.dispose();
+    }
+  });
+
+  test('inserting exactly the offered completion accepts it: its rows are kept, only a token or two is encoded', async (t) => {
+    if (!path) return t.skip(why);
+    const h = harness();
+    try {
+      await h.send({ type: 'open', uri: 'a', version: 1, text: STORY, cursor: STORY.length });
+      await h.send({ type: 'complete', id: 1, uri: 'a', version: 1, offset: STORY.length, maxTokens: 10, maxLines: 5 });
+      const r = h.reply(1);
+      assert.ok(r?.type === 'completion' && r.text.length > 0);
+      const text = (r as { text: string }).text;
+      await h.send({ type: 'change', uri: 'a', version: 2, prevVersion: 1, changes: [{ rangeOffset: STORY.length, rangeLength: 0, text }] });
+      assert.equal(h.server.session('a')!.text, STORY + text);
+      await h.send({ type: 'complete', id: 2, uri: 'a', version: 2, offset: STORY.length + text.length, maxTokens: 4, maxLines: 5 });
+      const r2 = h.reply(2);
+      assert.ok(r2?.type === 'completion' && r2.stats.tokensEncoded <= 2, JSON.stringify(r2));
+      assert.equal((r2 as { text: string }).text, await expected(STORY + text, STORY.length + text.length, 4));
+    } finally {
+      h.server.dispose();
+    }
+  });
+
+  test('a version gap or an unknown document asks for the text and completes nothing', async (t) => {
+    if (!path) return t.skip(why);
+    const h = harness();
+    try {
+      await h.send({ type: 'open', uri: 'a', version: 1, text: STORY, cursor: 0 });
+      await h.send({ type: 'change', uri: 'a', version: 5, prevVersion: 4, changes: [{ rangeOffset: 0, rangeLength: 0, text: 'x' }] });
+      assert.ok(h.out.some((m) => m.type === 'needOpen' && m.uri === 'a' && /gap/.test(m.reason)));
+      await h.send({ type: 'complete', id: 3, uri: 'a', version: 5, offset: 10, maxTokens: 4, maxLines: 5 });
+      assert.deepEqual(h.reply(3), { type: 'noCompletion', id: 3, reason: 'unknown-document' });
+      await h.send({ type: 'open', uri: 'b', version: 2, text: STORY, cursor: 0 });
+      await h.send({ type: 'complete', id: 4, uri: 'b', version: 1, offset: 10, maxTokens: 4, maxLines: 5 });
+      assert.equal(h.reply(4)?.type === 'noCompletion' && (h.reply(4) as { reason: string }).reason, 'stale');
+    } finally {
+      h.server.dispose();
+    }
+  });
+
+  test('cancelled and superseded requests are answered without a completion', async (t) => {
+    if (!path) return t.skip(why);
+    const h = harness();
+    try {
+      await h.send({ type: 'open', uri: 'a', version: 1, text: STORY, cursor: 0 });
+      const first = h.server.handle({ type: 'complete', id: 10, uri: 'a', version: 1, offset: 30, maxTokens: 4, maxLines: 5 });
+      const second = h.server.handle({ type: 'complete', id: 11, uri: 'a', version: 1, offset: 30, maxTokens: 4, maxLines: 5 });
+      const third = h.server.handle({ type: 'complete', id: 12, uri: 'a', version: 1, offset: 30, maxTokens: 4, maxLines: 5 });
+      await h.server.handle({ type: 'cancel', id: 12 });
+      await Promise.all([first, second, third]);
+      assert.equal(h.reply(10)?.type, 'noCompletion', 'superseded by 11');
+      assert.equal(h.reply(11)?.type, 'noCompletion', 'superseded by 12');
+      assert.deepEqual(h.reply(12), { type: 'noCompletion', id: 12, reason: 'cancelled' });
+    } finally {
+      h.server.dispose();
+    }
+  });
+
+  test('past the memory budget the least recently used document loses its cache, and is re-encoded on return', async (t) => {
+    if (!path) return t.skip(why);
+    const oneCache = KvCache.bytesFor(model.config, Math.min(model.config.contextLength, 4096));
+    const h = harness({ ...DEFAULT_SETTINGS, cacheBudgetMiB: (oneCache * 1.5) / 2 ** 20 });
+    try {
+      await h.send({ type: 'open', uri: 'a', version: 1, text: STORY, cursor: 0 }, { type: 'open', uri: 'b', version: 1, text: STORY.slice(20), cursor: 0 });
+      await h.send({ type: 'complete', id: 1, uri: 'a', version: 1, offset: 30, maxTokens: 2, maxLines: 5 });
+      assert.ok(h.server.session('a'));
+      await h.send({ type: 'complete', id: 2, uri: 'b', version: 1, offset: 30, maxTokens: 2, maxLines: 5 });
+      assert.equal(h.server.session('a'), null, 'a was evicted');
+      assert.ok(h.server.session('b'));
+      assert.ok(h.server.cacheBytes <= oneCache);
+      await h.send({ type: 'complete', id: 3, uri: 'a', version: 1, offset: 30, maxTokens: 2, maxLines: 5 });
+      const r = h.reply(3);
+      assert.ok(r?.type === 'completion' && r.stats.rebuilt);
+      assert.equal(h.server.session('b'), null, 'b was evicted in turn');
+    } finally {
+      h.server.dispose();
+    }
+  });
+
+  test('resync re-encodes the whole document', async (t) => {
+    if (!path) return t.skip(why);
+    const h = harness();
+    try {
+      await h.send({ type: 'open', uri: 'a', version: 1, text: STORY, cursor: STORY.length });
+      await h.send({ type: 'complete', id: 1, uri: 'a', version: 1, offset: STORY.length, maxTokens: 2, maxLines: 5 });
+      await h.send({ type: 'change', uri: 'a', version: 2, prevVersion: 1, changes: [{ rangeOffset: 5, rangeLength: 0, text: ' dear' }] });
+      await h.send({ type: 'resync', id: 2, uri: 'a' });
+      const r = h.reply(2);
+      assert.ok(r?.type === 'resynced' && r.tokensEncoded === h.server.session('a')!.tokens.length, JSON.stringify(r));
+      assert.equal(h.server.session('a')!.staleRows, 0);
+    } finally {
+      h.server.dispose();
+    }
+  });
+
+  test('a document longer than the context is completed from a window around the cursor, with a notice', async (t) => {
+    if (!path) return t.skip(why);
+    const h = harness();
+    try {
+      const long = Array.from({ length: 40 }, (_, i) => `Part ${i}. ${STORY}`).join('\n');
+      const cursor = Math.floor(long.length * 0.6);
+      await h.send({ type: 'open', uri: 'big', version: 1, text: long, cursor });
+      await h.send({ type: 'complete', id: 1, uri: 'big', version: 1, offset: cursor, maxTokens: 8, maxLines: 5 });
+      const r = h.reply(1);
+      assert.equal(r?.type, 'completion', JSON.stringify(h.out));
+      if (r.type !== 'completion') return;
+      assert.ok(r.stats.windowed);
+      assert.ok(r.stats.cacheRows + 8 <= r.stats.cacheCapacity);
+      assert.ok(h.out.some((m) => m.type === 'notice' && /longer than/.test(m.message)));
+      // an edit far before the window shifts it without rebuilding; one inside is applied to the session
+      await h.send({ type: 'change', uri: 'big', version: 2, prevVersion: 1, changes: [{ rangeOffset: 0, rangeLength: 0, text: 'Title\n' }, { rangeOffset: cursor + 6 - 40, rangeLength: 0, text: ' big' }] });
+      await h.send({ type: 'complete', id: 2, uri: 'big', version: 2, offset: cursor + 10, maxTokens: 8, maxLines: 5 });
+      const r2 = h.reply(2);
+      assert.ok(r2?.type === 'completion' && !r2.stats.rebuilt && r2.stats.tokensEncoded < 30, JSON.stringify(r2));
+      assert.equal(h.server.session('big')!.text.includes(' big'), true);
+    } finally {
+      h.server.dispose();
+    }
+  });
+});
