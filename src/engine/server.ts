@@ -300,6 +300,8 @@ export class EngineServer {
       this.send({ type: 'completion', id: m.id, uri: m.uri, version: m.version, text: c.text, stopReason: c.stopReason, stats });
     } catch (e) {
       this.dropSession(d);
+      // out of GPU memory: free every other document's cache too, so that the next request has room
+      if (/out of memory|memory/i.test(errorMessage(e))) for (const o of this.docs.values()) this.dropSession(o);
       this.send({ type: 'noCompletion', id: m.id, reason: 'error', message: errorMessage(e) });
       if (e instanceof GpuDeviceError && this.ctx.lost) throw e;
     }

@@ -17,6 +17,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const docs = new DocumentStream(engine);
   const provider = new CompletionProvider(engine, docs, () => config);
   provider.onCompleted = (st, ms) => status.completed(st, ms);
+  provider.onFailed = (message) => status.failed(message);
 
   const loadModel = async () => {
     try {

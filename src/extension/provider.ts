@@ -12,6 +12,8 @@ const REQUEST_TIMEOUT_MS = 30_000;
 export class CompletionProvider implements vscode.InlineCompletionItemProvider {
   /** The last completion's figures, for the status bar: edit (request) to ghost text, and the engine's breakdown. */
   onCompleted: ((stats: CompletionStats, endToEndMs: number) => void) | null = null;
+  /** The engine could not complete (an error it reported, e.g. out of GPU memory for this document's cache). */
+  onFailed: ((message: string) => void) | null = null;
 
   constructor(
     private readonly engine: EngineClient,
@@ -38,6 +40,7 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider {
       token,
     );
     if (r?.type === 'noCompletion' && r.reason === 'stale') this.docs.forget(document);
+    if (r?.type === 'noCompletion' && r.reason === 'error') this.onFailed?.(r.message ?? 'unknown error');
     if (r?.type !== 'completion' || token.isCancellationRequested || document.version !== r.version) return undefined;
     const rest = document.lineAt(position.line).text.slice(position.character);
     const text = withoutRestOfLine(r.text, rest);

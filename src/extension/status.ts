@@ -32,6 +32,7 @@ export class StatusBar implements vscode.Disposable {
   }
 
   completed(st: CompletionStats, endToEndMs: number): void {
+    this.item.backgroundColor = undefined;
     this.item.text = `PIE ${Math.round(endToEndMs)} ms`;
     const lines = [
       `Edit to ghost text: ${endToEndMs.toFixed(1)} ms (engine ${st.firstTokenMs.toFixed(1)} ms to first token)`,
@@ -42,6 +43,12 @@ export class StatusBar implements vscode.Disposable {
       ...this.deviceLines(),
     ];
     this.item.tooltip = lines.join('\n');
+  }
+
+  failed(message: string): void {
+    this.item.text = '$(warning) PIE';
+    this.item.tooltip = [`The last completion failed: ${message}`, ...this.deviceLines()].join('\n');
+    this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
   }
 
   resynced(tokens: number, ms: number): void {
