@@ -48,6 +48,8 @@ export interface ServerOptions {
 export class EngineServer {
   private readonly docs = new Map<string, Doc>();
   private queue: Promise<void> = Promise.resolve();
+  /** Completion requests queued or running, and those of them cancelled. */
+  private readonly pending = new Set<number>();
   private readonly cancelled = new Set<number>();
   /** The newest completion request per document: older ones still queued are superseded. */
   private readonly latestRequest = new Map<string, number>();
@@ -93,7 +95,7 @@ export class EngineServer {
   handle(m: HostMessage): Promise<void> {
     switch (m.type) {
       case 'cancel':
-        this.cancelled.add(m.id);
+        if (this.pending.has(m.id)) this.cancelled.add(m.id);
         return Promise.resolve();
       case 'settings':
         this.settings = m.settings;
@@ -104,7 +106,15 @@ export class EngineServer {
         return Promise.resolve();
       case 'complete':
         this.latestRequest.set(m.uri, m.id);
-        return this.enqueue(() => this.complete(m));
+        this.pending.add(m.id);
+        return this.enqueue(async () => {
+          try {
+            await this.complete(m);
+          } finally {
+            this.pending.delete(m.id);
+            this.cancelled.delete(m.id);
+          }
+        });
       case 'open':
       case 'change':
       case 'cursor':
@@ -257,7 +267,7 @@ export class EngineServer {
   private async complete(m: Extract<HostMessage, { type: 'complete' }>): Promise<void> {
     const skip = (reason: 'cancelled' | 'stale' | 'unknown-document', message?: string) =>
       this.send({ type: 'noCompletion', id: m.id, reason, ...(message ? { message } : {}) });
-    if (this.cancelled.delete(m.id) || this.latestRequest.get(m.uri) !== m.id) return skip('cancelled');
+    if (this.cancelled.has(m.id) || this.latestRequest.get(m.uri) !== m.id) return skip('cancelled');
     const d = this.docs.get(m.uri);
     if (!d) {
       this.send({ type: 'needOpen', uri: m.uri, reason: 'completion for a document the engine has not been sent' });
@@ -278,7 +288,9 @@ export class EngineServer {
         this.dropSession(d); // the cursor went to the window's edge: re-center
         ({ session: s, rebuilt } = await this.ensureSession(d));
       }
-      const c = await s.complete({ offset: d.cursor - d.windowStart, maxTokens: m.maxTokens, maxLines: m.maxLines });
+      const stop = () => this.cancelled.has(m.id) || this.latestRequest.get(m.uri) !== m.id;
+      const c = await s.complete({ offset: d.cursor - d.windowStart, maxTokens: m.maxTokens, maxLines: m.maxLines, shouldStop: stop });
+      if (c.stopReason === 'cancelled') return skip('cancelled');
       d.offered = { completion: c, at: d.cursor };
       const decodeMs = c.totalMs - c.firstTokenMs;
       const stats: CompletionStats = {

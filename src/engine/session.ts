@@ -50,6 +50,8 @@ export interface CompleteOptions extends SamplerOptions {
   maxLines?: number;
   /** Return the top-k next-token log-probabilities of the first generated token. */
   topLogprobs?: number;
+  /** Polled before each decoding step: true stops the completion there (stopReason 'cancelled'). */
+  shouldStop?: () => boolean;
 }
 
 export interface FlushStats {
@@ -74,7 +76,7 @@ export interface Completion {
    * after the cursor, which the model was about to repeat (the text ends before that line, see LineRules); 'context':
    * the cache is full.
    */
-  stopReason: 'eos' | 'maxTokens' | 'maxLines' | 'suffix' | 'context';
+  stopReason: 'eos' | 'maxTokens' | 'maxLines' | 'suffix' | 'context' | 'cancelled';
   /** log-probabilities of the first generated token's top candidates (when asked). */
   top: { id: number; logprob: number }[];
   /** Full next-token log-probabilities at the first step (when topLogprobs was asked). */
@@ -454,6 +456,10 @@ export class DocumentSession {
           break;
         }
         if (tokens.length >= maxTokens) break;
+        if (o.shouldStop?.()) {
+          stopReason = 'cancelled';
+          break;
+        }
         let row: number;
         try {
           row = this.allocRow();

@@ -145,6 +145,25 @@ describe('EngineServer on stories260K', async () => {
     }
   });
 
+  test('a cancel that arrives while the completion decodes stops it; the next completion is unaffected', async (t) => {
+    if (!path) return t.skip(why);
+    const h = harness();
+    try {
+      await h.send({ type: 'open', uri: 'a', version: 1, text: STORY, cursor: STORY.length });
+      const running = h.server.handle({ type: 'complete', id: 20, uri: 'a', version: 1, offset: STORY.length, maxTokens: 400, maxLines: 100 });
+      // wait until decoding has begun (the session exists and has encoded the document), then cancel
+      while (!h.server.session('a') || h.server.session('a')!.stats.tokensEncoded === 0) await new Promise((r) => setTimeout(r, 5));
+      await h.server.handle({ type: 'cancel', id: 20 });
+      await running;
+      assert.deepEqual(h.reply(20), { type: 'noCompletion', id: 20, reason: 'cancelled' });
+      await h.send({ type: 'complete', id: 21, uri: 'a', version: 1, offset: STORY.length, maxTokens: 6, maxLines: 5 });
+      const r = h.reply(21);
+      assert.equal(r?.type === 'completion' && r.text, await expected(STORY, STORY.length, 6));
+    } finally {
+      h.server.dispose();
+    }
+  });
+
   test('past the memory budget the least recently used document loses its cache, and is re-encoded on return', async (t) => {
     if (!path) return t.skip(why);
     const oneCache = KvCache.bytesFor(model.config, Math.min(model.config.contextLength, 4096));
