@@ -19,8 +19,8 @@ export function readConfig(): Config {
   return {
     enabled: c.get('enabled', true),
     modelPath: c.get('modelPath', ''),
-    maxTokens: c.get('maxTokens', 48),
-    maxLines: c.get('maxLines', 8),
+    maxTokens: c.get('maxTokens', 32),
+    maxLines: c.get('maxLines', 4),
     debounceMs: c.get('debounceMs', 40),
     languages: c.get('languages', ['*']),
     engine: {
