@@ -5,7 +5,7 @@ import type { GpuContext } from '../engine/gpu/context.js';
 import type { ByteSource } from '../engine/model/gguf.js';
 import { LlamaModel } from '../engine/model/model.js';
 import { EngineServer, errorMessage } from '../engine/server.js';
-import type { EngineMessage, EngineSettings, HostMessage } from '../protocol/messages.js';
+import type { EngineMessage, HostMessage } from '../protocol/messages.js';
 import { EnginePanelView } from './panel.js';
 
 interface VsCodeApi {
@@ -107,16 +107,12 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
       file?.answer(m);
       return;
     case 'settings':
-      settingsOf(m.settings);
+      view.settings(m.settings);
       break;
   }
   if (server) void server.handle(m);
   else if (m.type === 'complete' || m.type === 'resync') post({ type: 'noCompletion', id: m.id, reason: 'error', message: 'the engine is not ready' });
   else backlog.push(m);
 });
-
-function settingsOf(s: EngineSettings): void {
-  view.settings(s);
-}
 
 post({ type: 'booting', stage: 'webview loaded' });
