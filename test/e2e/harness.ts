@@ -1,0 +1,661 @@
+// A real VS Code for end-to-end tests: code-server (VS Code served to a browser) with every bit of its state in a
+// temporary folder, the extension installed from its .vsix, and Debian's Chromium driven by playwright-core.
+//
+//   const vs = await VsCode.start({ name: 'engine', vsix, workspace: 'test/e2e/workspace', settings: {...} });
+//   try { await vs.runCommand('PIE: Show engine'); ... } finally { await vs.close(); }
+//
+// Every wait is on a condition with a deadline, never a fixed sleep: on this 2-core machine the workbench takes 7-12 s
+// to load and an extension up to 30 s to activate. See docs/e2e.md for the timings and the gotchas.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const RESULTS = join(ROOT, 'test-results', 'e2e');
+export const CHROMIUM = process.env.PIE_CHROMIUM ?? '/usr/bin/chromium';
+
+/** Which WebGPU adapter Chromium offers the page: SwiftShader (Vulkan on the CPU), or OpenGL ES through ANGLE. */
+export type WebGpuFlags = 'swiftshader' | 'gles' | 'off';
+
+export interface VsCodeOptions {
+  /** Names the logs and screenshots in test-results/e2e/. */
+  name: string;
+  /** The extension package to install (`npm run package` writes pie-complete-<version>.vsix). */
+  vsix: string;
+  /** A folder to open; copied into the temporary state first unless `copyWorkspace` is false. */
+  workspace: string;
+  copyWorkspace?: boolean;
+  /** User settings (settings.json), over the harness's quiet defaults (BASE_SETTINGS). */
+  settings?: Record<string, unknown>;
+  webgpu?: WebGpuFlags;
+  /** Keep the temporary state folder after close() (also with PIE_E2E_KEEP=1). */
+  keepState?: boolean;
+  /** Progress lines (timings, paths); default: none. */
+  log?: (line: string) => void;
+}
+
+/** Settings that keep the workbench still and deterministic: no welcome page, no marketplace, no typing helpers. */
+export const BASE_SETTINGS: Record<string, unknown> = {
+  'workbench.startupEditor': 'none',
+  'workbench.welcomePage.walkthroughs.openOnInstall': false,
+  'workbench.tips.enabled': false,
+  'workbench.enableExperiments': false,
+  'workbench.editor.enablePreview': false,
+  'extensions.autoCheckUpdates': false,
+  'extensions.autoUpdate': false,
+  'extensions.ignoreRecommendations': true,
+  'telemetry.telemetryLevel': 'off',
+  'update.mode': 'none',
+  'security.workspace.trust.enabled': false,
+  'git.enabled': false,
+  // What typeText() types is what lands in the document: no auto-closing, auto-indent or suggestion widget.
+  'editor.autoClosingBrackets': 'never',
+  'editor.autoClosingQuotes': 'never',
+  'editor.autoClosingOvertype': 'never',
+  'editor.autoSurround': 'never',
+  'editor.autoIndent': 'none',
+  'editor.formatOnType': false,
+  'editor.quickSuggestions': { other: 'off', comments: 'off', strings: 'off' },
+  'editor.suggestOnTriggerCharacters': false,
+  'editor.wordBasedSuggestions': 'off',
+  'editor.parameterHints.enabled': false,
+  'editor.acceptSuggestionOnEnter': 'off',
+  'editor.inlineSuggest.enabled': true,
+  'editor.minimap.enabled': false,
+  'files.autoSave': 'off',
+};
+
+const BASE_CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+export function chromiumArgs(webgpu: WebGpuFlags): string[] {
+  if (webgpu === 'off') return [...BASE_CHROMIUM_ARGS];
+  if (webgpu === 'gles') return [...BASE_CHROMIUM_ARGS, '--enable-unsafe-webgpu', '--ignore-gpu-blocklist', '--use-webgpu-adapter=opengles', '--use-angle=vulkan'];
+  return [...BASE_CHROMIUM_ARGS, '--enable-unsafe-webgpu'];
+}
+
+/** The code-server launcher (its entry.js) from `scripts/code-server.sh --check`; throws naming what is missing. */
+export function codeServerEntry(): string {
+  const r = spawnSync('bash', [join(ROOT, 'scripts', 'code-server.sh'), '--check'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr.trim() || 'code-server is not installed (run: bash scripts/code-server.sh)');
+  return r.stdout.trim().split('\n').pop()!;
+}
+
+/** Packs the extension as a user gets it (`npm run package`: build, then vsce) and returns the .vsix path. */
+export function packageVsix(): string {
+  const r = spawnSync('npm', ['run', '--silent', 'package'], { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`npm run package failed:\n${r.stdout}\n${r.stderr}`);
+  const m = /Packaged: (\S+\.vsix)/.exec(r.stdout + r.stderr);
+  if (!m) throw new Error(`npm run package did not say where the .vsix went:\n${r.stdout}\n${r.stderr}`);
+  return m[1]!;
+}
+
+export interface WaitOptions {
+  timeout?: number;
+  /** Poll interval in ms. */
+  every?: number;
+}
+
+/** Thrown by a waitFor() probe to stop waiting at once (other errors only count as "not yet"). */
+export class StopWaiting extends Error {}
+
+/**
+ * Polls `probe` until it returns something other than undefined/null/false; throws, naming `what`, with the last value
+ * or error when the time is up, or at once when the probe throws StopWaiting.
+ */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false> | T | undefined | null | false, opts: WaitOptions = {}): Promise<T> {
+  const deadline = Date.now() + (opts.timeout ?? 30_000);
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== null && v !== false) return v as T;
+      last = v;
+    } catch (e) {
+      if (e instanceof StopWaiting) throw e;
+      last = e instanceof Error ? e.message.split('\n')[0] : e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${opts.timeout ?? 30_000} ms waiting for ${what} (last: ${String(last)})`);
+    await new Promise((r) => setTimeout(r, opts.every ?? 100));
+  }
+}
+
+export interface Notification {
+  severity: 'error' | 'warning' | 'info';
+  message: string;
+  source: string;
+}
+
+export interface Timings {
+  /** Spawn to "HTTP server listening". */
+  serverListeningMs: number;
+  /** Spawn to a healthy /healthz. */
+  serverHealthyMs: number;
+  /** Extension install (code-server --install-extension). */
+  installMs: number;
+  /** Page navigation to a workbench with its explorer and status bar drawn. */
+  workbenchMs: number;
+  /** When the page navigation began (epoch ms): activation times are measured from it. */
+  navigationStart: number;
+}
+
+const live = new Set<VsCode>();
+let handlersInstalled = false;
+function installExitHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  // code-server runs in a process group of its own; take it down with us whatever way we go.
+  process.on('exit', () => {
+    for (const v of live) v.abandon();
+  });
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      for (const v of live) v.abandon();
+      process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
+    });
+  }
+}
+
+export class VsCode {
+  readonly timings: Timings = { serverListeningMs: 0, serverHealthyMs: 0, installMs: 0, workbenchMs: 0, navigationStart: 0 };
+  /** Browser console errors, in order (written to test-results/e2e/<name>-console.log by close()). */
+  readonly consoleErrors: string[] = [];
+  page!: Page;
+  url = '';
+  /** The folder opened in the workbench (the copy, unless copyWorkspace is false). */
+  workspace = '';
+  private browser: Browser | null = null;
+  private server: ChildProcess | null = null;
+  private serverLog: WriteStream | null = null;
+  private closed = false;
+  private readonly state: string;
+  private readonly log: (line: string) => void;
+
+  private constructor(private readonly opts: VsCodeOptions) {
+    this.state = mkdtempSync(join(tmpdir(), `pie-e2e-${opts.name}-`));
+    this.log = opts.log ?? (() => {});
+  }
+
+  /** Starts code-server, installs the extension, opens Chromium on the workspace; cleans everything up if that fails. */
+  static async start(opts: VsCodeOptions): Promise<VsCode> {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (bash scripts/setup-cpu-gpu.sh)`);
+    if (!existsSync(opts.vsix)) throw new Error(`${opts.vsix} is missing (npm run package)`);
+    const entry = codeServerEntry();
+    installExitHandlers();
+    const vs = new VsCode(opts);
+    live.add(vs);
+    try {
+      await vs.boot(entry);
+      return vs;
+    } catch (e) {
+      await vs.screenshot('start-failed').catch(() => undefined);
+      await vs.close();
+      throw e;
+    }
+  }
+
+  private dirs() {
+    const s = this.state;
+    return { user: join(s, 'user'), ext: join(s, 'extensions'), home: join(s, 'home'), tmp: join(s, 'tmp'), xdg: join(s, 'xdg'), ws: join(s, 'workspace') };
+  }
+
+  private env(): NodeJS.ProcessEnv {
+    const d = this.dirs();
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) {
+      // Nothing of an outer VS Code, of node's test runner or of a TypeScript loader reaches code-server.
+      if (k.startsWith('VSCODE_') || k === 'NODE_OPTIONS' || k === 'NODE_TEST_CONTEXT' || k === 'ELECTRON_RUN_AS_NODE') continue;
+      env[k] = v;
+    }
+    Object.assign(env, {
+      HOME: d.home,
+      TMPDIR: d.tmp,
+      XDG_CONFIG_HOME: join(d.xdg, 'config'),
+      XDG_DATA_HOME: join(d.xdg, 'data'),
+      XDG_CACHE_HOME: join(d.xdg, 'cache'),
+      XDG_STATE_HOME: join(d.xdg, 'state'),
+      XDG_RUNTIME_DIR: join(d.xdg, 'runtime'),
+    });
+    return env;
+  }
+
+  private async boot(entry: string): Promise<void> {
+    const d = this.dirs();
+    for (const p of [d.user, d.ext, d.home, d.tmp, join(d.xdg, 'runtime'), join(d.user, 'User'), RESULTS]) mkdirSync(p, { recursive: true, mode: 0o700 });
+    this.log(`state in ${this.state}`);
+
+    // The workspace (a copy, so that tests may edit and save freely).
+    if (this.opts.copyWorkspace === false) this.workspace = resolve(this.opts.workspace);
+    else {
+      this.workspace = join(d.ws, basename(resolve(this.opts.workspace)));
+      cpSync(resolve(this.opts.workspace), this.workspace, { recursive: true });
+    }
+
+    writeFileSync(join(d.user, 'User', 'settings.json'), JSON.stringify({ ...BASE_SETTINGS, ...this.opts.settings }, null, 2));
+
+    const common = ['--user-data-dir', d.user, '--extensions-dir', d.ext];
+    let t = Date.now();
+    const inst = spawnSync(process.execPath, [entry, ...common, '--install-extension', resolve(this.opts.vsix), '--force'], { env: this.env(), encoding: 'utf8', timeout: 120_000 });
+    this.timings.installMs = Date.now() - t;
+    if (inst.status !== 0 || !/successfully installed/.test(inst.stdout + inst.stderr)) {
+      throw new Error(`code-server --install-extension ${this.opts.vsix} failed (${inst.status}):\n${inst.stdout}\n${inst.stderr}`);
+    }
+    this.log(`extension installed in ${this.timings.installMs} ms`);
+
+    t = Date.now();
+    this.serverLog = createWriteStream(join(RESULTS, `${this.opts.name}-code-server.log`));
+    const server = spawn(
+      process.execPath,
+      [entry, '--auth', 'none', '--bind-addr', '127.0.0.1:0', ...common, '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override'],
+      { env: this.env(), cwd: this.workspace, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.server = server;
+    let output = '';
+    let exited: string | null = null;
+    const onData = (b: Buffer) => {
+      output += b.toString();
+      if (output.length > 100_000) output = output.slice(-50_000);
+      this.serverLog?.write(b);
+    };
+    server.stdout!.on('data', onData);
+    server.stderr!.on('data', onData);
+    server.once('exit', (code, sig) => {
+      exited = `code-server exited (${code ?? sig})`;
+    });
+    const base = await waitFor('code-server to listen', () => {
+      if (exited) throw new StopWaiting(`${exited}:\n${output.slice(-2000)}`);
+      return /HTTP server listening on (http:\/\/\S+?)\/?\s/.exec(output)?.[1];
+    }, { timeout: 60_000, every: 50 });
+    this.timings.serverListeningMs = Date.now() - t;
+    await waitFor('code-server /healthz', async () => {
+      if (exited) throw new StopWaiting(`${exited}:\n${output.slice(-2000)}`);
+      return (await fetch(`${base}/healthz`)).ok;
+    }, { timeout: 60_000, every: 100 });
+    this.timings.serverHealthyMs = Date.now() - t;
+    this.log(`code-server at ${base}, healthy in ${this.timings.serverHealthyMs} ms`);
+
+    const webgpu = this.opts.webgpu ?? 'swiftshader';
+    this.browser = await chromium.launch({ executablePath: CHROMIUM, args: chromiumArgs(webgpu), timeout: 60_000 });
+    const context = await this.browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    // clipboard access for tests that paste; harmless otherwise.
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    this.page = await context.newPage();
+    this.page.on('console', (m) => {
+      if (m.type() === 'error') this.consoleErrors.push(m.text());
+    });
+    this.page.on('pageerror', (e) => this.consoleErrors.push(`pageerror: ${e.message}`));
+
+    t = Date.now();
+    this.timings.navigationStart = t;
+    this.url = `${base}/?folder=${encodeURIComponent(this.workspace)}`;
+    await this.page.goto(this.url, { timeout: 60_000 });
+    await this.page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    await this.page.locator('.part.statusbar').waitFor({ timeout: 60_000 });
+    await this.page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ timeout: 60_000 });
+    this.timings.workbenchMs = Date.now() - t;
+    this.log(`workbench loaded in ${this.timings.workbenchMs} ms (WebGPU flags: ${webgpu})`);
+  }
+
+  // ---- the editor ----
+
+  /**
+   * Opens a workspace file through quick open (Ctrl+P) and waits until its editor has the focus. The absolute path is
+   * typed: quick open shows an existing absolute path at once, while a relative name waits for the file search (its
+   * first run took 3-15 s here while extensions were activating).
+   */
+  async openFile(relPath: string, timeout = 30_000): Promise<void> {
+    const name = basename(relPath);
+    await this.quickInput('Control+P', resolve(this.workspace, relPath), (rows) => rows.findIndex((r) => r.label === name || r.aria.startsWith(`${name},`) || r.aria === name), timeout);
+    await waitFor(`an editor on ${relPath}`, () =>
+      this.page.evaluate((n) => {
+        const tab = document.querySelector('.tabs-container .tab.active');
+        const ed = document.querySelector('.editor-instance .monaco-editor.focused');
+        return !!ed && !!tab && (tab.getAttribute('aria-label') ?? tab.textContent ?? '').includes(n);
+      }, name),
+    { timeout });
+  }
+
+  /** Gives the active editor the focus (View: Focus First Editor Group). */
+  async focusEditor(): Promise<void> {
+    await this.page.keyboard.press('Control+1');
+    await waitFor('an editor with the focus', () => this.page.locator('.editor-instance .monaco-editor.focused').count(), { timeout: 10_000 });
+  }
+
+  /** Types into the focused editor, key by key (a '\n' is Enter). BASE_SETTINGS turns auto-closing and auto-indent off. */
+  async typeText(text: string, delayMs = 0): Promise<void> {
+    if ((await this.page.locator('.editor-instance .monaco-editor.focused').count()) === 0) await this.focusEditor();
+    await this.page.keyboard.type(text, { delay: delayMs });
+  }
+
+  /** Presses a key or chord, in playwright's names: 'Tab', 'Escape', 'Control+End', 'Shift+ArrowLeft'. */
+  async press(key: string): Promise<void> {
+    await this.page.keyboard.press(key);
+  }
+
+  /** Moves the cursor to the end of the document. */
+  async gotoEnd(): Promise<void> {
+    await this.press('Control+End');
+  }
+
+  /**
+   * The text of the focused (else the first visible) editor as drawn: its view lines in order, ghost text left out,
+   * non-breaking spaces turned back into spaces. Exact for a document that fits in the editor (1000 px tall, about 45
+   * lines); throws for a longer one or a scrolled one rather than return part of it (use savedText() there).
+   * Why not select-all + copy: it moves the selection (which the extension sees as a cursor move, and which hides the
+   * ghost text) and needs the clipboard. Why not the hidden textarea: it holds only a window around the cursor.
+   */
+  async editorText(): Promise<string> {
+    const r = await this.page.evaluate(() => {
+      const ed = document.querySelector('.editor-instance .monaco-editor.focused') ?? document.querySelector('.editor-instance .monaco-editor');
+      if (!ed) return { error: 'no editor is open' };
+      const lines = Array.from(ed.querySelectorAll<HTMLElement>('.view-lines .view-line')).map((l) => ({ top: parseFloat(l.style.top), el: l }));
+      lines.sort((a, b) => a.top - b.top);
+      const numbers = Array.from(ed.querySelectorAll<HTMLElement>('.margin-view-overlays .line-numbers')).map((n) => parseInt(n.textContent ?? '', 10)).filter((n) => n > 0);
+      const text = lines.map(({ el }) => {
+        const copy = el.cloneNode(true) as HTMLElement;
+        copy.querySelectorAll('.ghost-text-decoration, .ghost-text-decoration-preview, .ghost-text').forEach((g) => g.remove());
+        return (copy.textContent ?? '').replace(/\u00a0/g, ' ');
+      });
+      const scroll = ed.querySelector<HTMLElement>('.editor-scrollable .scrollbar.vertical .slider');
+      const scrolled = !!scroll && scroll.offsetHeight > 0 && getComputedStyle(scroll.parentElement!).visibility !== 'hidden' && parseFloat(scroll.style.top || '0') > 0;
+      return { text, numbers, scrolled };
+    });
+    if ('error' in r) throw new Error(r.error);
+    const { text, numbers, scrolled } = r as { text: string[]; numbers: number[]; scrolled: boolean };
+    const contiguous = numbers.length === 0 || (Math.min(...numbers) === 1 && Math.max(...numbers) === numbers.length);
+    if (scrolled || !contiguous || (numbers.length > 0 && numbers.length !== text.length)) {
+      throw new Error(`editorText(): the editor shows only part of the document (lines ${Math.min(...numbers)}-${Math.max(...numbers)}); use savedText()`);
+    }
+    return text.join('\n');
+  }
+
+  /** Waits until editorText() satisfies `ok` (the view draws a frame after each key) and returns it. */
+  async waitForEditorText(ok: (text: string) => boolean, timeout = 10_000): Promise<string> {
+    let last = '';
+    try {
+      return await waitFor('the editor text', async () => {
+        last = await this.editorText();
+        return ok(last) ? last : null;
+      }, { timeout, every: 50 });
+    } catch (e) {
+      throw new Error(`${(e as Error).message}; the editor shows:\n${last}`);
+    }
+  }
+
+  /** Saves the active editor (Ctrl+S) and returns the file's text as read from disk: exact for any length. */
+  async savedText(relPath: string): Promise<string> {
+    const { readFileSync, statSync } = await import('node:fs');
+    const file = join(this.workspace, relPath);
+    const before = existsSync(file) ? statSync(file).mtimeMs : 0;
+    await this.press('Control+S');
+    await waitFor(`${relPath} to be saved`, () => this.page.locator('.tabs-container .tab.active.dirty').count().then((n) => n === 0 && existsSync(file) && statSync(file).mtimeMs >= before), { timeout: 10_000 });
+    return readFileSync(file, 'utf8');
+  }
+
+  /** The ghost text drawn right now in the focused editor ('' if none): inline parts, then any extra lines. */
+  async ghostText(): Promise<string> {
+    return this.page.evaluate(() => {
+      const ed = document.querySelector('.editor-instance .monaco-editor.focused') ?? document.querySelector('.editor-instance .monaco-editor');
+      if (!ed) return '';
+      const inline = Array.from(ed.querySelectorAll('.view-lines .ghost-text-decoration, .view-lines .ghost-text-decoration-preview')).map((e) => e.textContent ?? '').join('');
+      // Lines after the first are drawn in a view zone (class ghost-text) below the cursor's line.
+      const zones = Array.from(ed.querySelectorAll<HTMLElement>('.view-zones .ghost-text'));
+      const extra: string[] = [];
+      for (const z of zones) {
+        const ls = Array.from(z.querySelectorAll<HTMLElement>('.view-line'));
+        if (ls.length) extra.push(...ls.map((l) => l.textContent ?? ''));
+        else extra.push(...(z.innerText ?? '').split('\n'));
+      }
+      return [inline, ...extra].join('\n').replace(/\u00a0/g, ' ').replace(/\n+$/, '');
+    });
+  }
+
+  /**
+   * Waits for ghost text (an inline completion) to be drawn and to stay the same for `stableMs` (a suggestion may be
+   * replaced by a newer one just after it appears), and returns it.
+   */
+  async waitForGhostText(timeout = 30_000, stableMs = 300): Promise<string> {
+    let seen = '';
+    let since = 0;
+    return waitFor('ghost text', async () => {
+      const g = await this.ghostText();
+      if (g !== seen) {
+        seen = g;
+        since = Date.now();
+        return null;
+      }
+      return g && Date.now() - since >= stableMs ? g : null;
+    }, { timeout, every: 50 });
+  }
+
+  // ---- the workbench ----
+
+  /** Runs a command by its palette title ('PIE: Show engine') through F1, picking the row with exactly that label. */
+  async runCommand(title: string, timeout = 30_000): Promise<void> {
+    await this.quickInput('F1', `>${title}`, (rows) => rows.findIndex((r) => r.label === title || r.aria === title || r.aria.startsWith(`${title},`)), timeout);
+  }
+
+  /**
+   * Opens a quick input with `key`, types `value`, waits for the row that `pick` finds, accepts it and waits for the
+   * quick input to close. Starts over when the widget closes or loses its text under us: a focus change elsewhere
+   * closes it (an extension revealing a view at startup does; see docs/e2e.md).
+   */
+  private async quickInput(key: string, value: string, pick: (rows: { label: string; aria: string; focused: boolean }[]) => number, timeout: number): Promise<void> {
+    const widget = this.page.locator('.quick-input-widget');
+    const input = widget.locator('.quick-input-box input');
+    const deadline = Date.now() + timeout;
+    let lastRows: string[] = [];
+    let lastError = '';
+    for (let attempt = 1; Date.now() < deadline; attempt++) {
+      try {
+        if (await widget.isVisible()) {
+          await this.page.keyboard.press('Escape');
+          await widget.waitFor({ state: 'hidden', timeout: 5_000 });
+        }
+        await this.page.keyboard.press(key);
+        await input.waitFor({ state: 'visible', timeout: 5_000 });
+        await input.fill(value, { timeout: 5_000 });
+        const index = await waitFor(`a row for ${JSON.stringify(value)}`, async () => {
+          if (!(await widget.isVisible())) throw new StopWaiting('the quick input closed');
+          if ((await input.inputValue({ timeout: 1_000 })) !== value) throw new StopWaiting('the quick input lost its text');
+          const rows = await widget.locator('.quick-input-list .monaco-list-row').evaluateAll((els) =>
+            els.map((e) => ({
+              label: (e.querySelector('.label-name')?.textContent ?? '').replace(/\u00a0/g, ' ').trim(),
+              aria: e.getAttribute('aria-label') ?? '',
+              focused: e.classList.contains('focused'),
+              index: Number(e.getAttribute('data-index')),
+            })),
+          );
+          lastRows = rows.map((r) => r.aria || r.label);
+          const i = pick(rows);
+          return i >= 0 ? { i, focused: rows[i]!.focused, index: rows[i]!.index } : null;
+        }, { timeout: Math.max(1000, deadline - Date.now()) });
+        if (index.focused) await this.page.keyboard.press('Enter');
+        else await widget.locator(`.quick-input-list .monaco-list-row[data-index="${index.index}"]`).click({ timeout: 5_000 });
+        await widget.waitFor({ state: 'hidden', timeout: 10_000 });
+        return;
+      } catch (e) {
+        lastError = (e as Error).message.split('\n')[0]!;
+        this.log(`quick input ${JSON.stringify(value)}, attempt ${attempt}: ${lastError}`);
+        // A closed widget throws at once; anything else already used its time. Either way, go round again.
+      }
+    }
+    throw new Error(`quick input ${JSON.stringify(value)}: no matching row within ${timeout} ms (last: ${lastError}; rows: ${lastRows.slice(0, 8).join(' | ') || 'none'})`);
+  }
+
+  /** Waits for a status-bar item whose text matches and returns that text (codicons drawn as icons are not text). */
+  async statusBarText(match: RegExp, timeout = 30_000): Promise<string> {
+    return waitFor(`a status-bar item matching ${match}`, async () => {
+      const texts = await this.page.locator('.part.statusbar .statusbar-item').evaluateAll((els) => els.map((e) => (e.textContent ?? '').replace(/\s+/g, ' ').trim()));
+      return texts.find((t) => match.test(t)) ?? null;
+    }, { timeout });
+  }
+
+  /** Hovers the status-bar item whose text matches and returns its tooltip's text. */
+  async statusBarTooltip(match: RegExp, timeout = 30_000): Promise<string> {
+    const text = await this.statusBarText(match, timeout);
+    // By the pattern, not by the text seen a moment ago: the item's text may change while we hover (a new latency).
+    const item = this.page.locator('.part.statusbar .statusbar-item').filter({ hasText: match }).first();
+    const hover = this.page.locator('.workbench-hover, .monaco-hover:not(.hidden)').filter({ hasText: /\S/ });
+    try {
+      return await waitFor(`the tooltip of the status-bar item ${JSON.stringify(text)} (${match})`, async () => {
+        await item.hover({ timeout: 5_000 });
+        return (await hover.count()) > 0 ? (await hover.last().innerText()).trim() || null : null;
+      }, { timeout: 15_000, every: 250 });
+    } finally {
+      await this.page.mouse.move(1, 500);
+    }
+  }
+
+  /**
+   * Every notification, hidden toasts included: opens the notification center (its status-bar bell), reads it and
+   * closes it again. The focus may move; call focusEditor() before typing again.
+   */
+  async notifications(): Promise<Notification[]> {
+    const center = this.page.locator('.notifications-center');
+    const bell = this.page.locator('.part.statusbar [id="status.notifications"]');
+    // The center's element exists only once it has been shown: ask the page, not a locator (which would wait for it).
+    const open = () => this.page.evaluate(() => !!document.querySelector('.notifications-center.visible'));
+    const wasOpen = await open();
+    if (!wasOpen) {
+      await bell.click({ timeout: 10_000 });
+      await waitFor('the notification center', open, { timeout: 10_000 });
+    }
+    const list = await center.locator('.notification-list-item').evaluateAll((els) =>
+      els.map((e) => {
+        const icon = e.querySelector('.notification-list-item-icon')?.className ?? '';
+        return {
+          severity: (/error/.test(icon) ? 'error' : /warning/.test(icon) ? 'warning' : 'info') as 'error' | 'warning' | 'info',
+          message: (e.querySelector('.notification-list-item-message')?.textContent ?? '').trim(),
+          source: (e.querySelector('.notification-list-item-source')?.textContent ?? '').trim(),
+        };
+      }),
+    );
+    if (!wasOpen) {
+      await bell.click({ timeout: 10_000 });
+      await waitFor('the notification center to close', async () => !(await open()), { timeout: 10_000 });
+    }
+    return list;
+  }
+
+  /**
+   * The frame of a webview (VS Code nests each in two iframes) whose document has `selector`. With `text`, waits until
+   * that element's text also matches.
+   */
+  async webviewFrame(selector: string, timeout = 60_000, text?: RegExp): Promise<Frame> {
+    return waitFor(`a webview frame with ${selector}${text ? ` matching ${text}` : ''}`, async () => {
+      for (const f of this.page.frames()) {
+        if (f === this.page.mainFrame()) continue;
+        const t = await f.$eval(selector, (e) => e.textContent ?? '').catch(() => null);
+        if (t !== null && (!text || text.test(t))) return f;
+      }
+      return null;
+    }, { timeout, every: 200 });
+  }
+
+  /** A PNG of the whole page in test-results/e2e/<name>-<label>.png; returns its path. */
+  async screenshot(label: string): Promise<string> {
+    const path = join(RESULTS, `${this.opts.name}-${label}.png`);
+    mkdirSync(RESULTS, { recursive: true });
+    await this.page.screenshot({ path, timeout: 15_000 });
+    return path;
+  }
+
+  /** The extension host's log (activation, errors of the extension, console.log of the extension host). */
+  async extensionHostLog(): Promise<string> {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const out: string[] = [];
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (/exthost/i.test(p) && e.name.endsWith('.log')) out.push(readFileSync(p, 'utf8'));
+      }
+    };
+    const logs = join(this.dirs().user, 'logs');
+    if (existsSync(logs)) walk(logs);
+    return out.join('\n');
+  }
+
+  /**
+   * Milliseconds from the page navigation to the activation of extension `id` ('publisher.name'), from the extension
+   * host's log line "ExtensionService#_doActivateExtension <id>"; waits for it up to `timeout`.
+   */
+  async activationMs(id: string, timeout = 60_000): Promise<number> {
+    const at = await waitFor(`the activation of ${id}`, async () => {
+      const m = new RegExp(`^(\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\.\\d+) .*_doActivateExtension ${id.replace(/\./g, '\\.')}\\b`, 'm').exec(await this.extensionHostLog());
+      // The log's local time, as this process reads local time (same machine, same TZ).
+      return m ? new Date(m[1]!.replace(' ', 'T')).getTime() : null;
+    }, { timeout, every: 250 });
+    return at - this.timings.navigationStart;
+  }
+
+  // ---- teardown ----
+
+  /** Sends SIGKILL to code-server's whole process group at once (for exit handlers, which cannot wait). */
+  killServerNow(): void {
+    const pid = this.server?.pid;
+    if (pid && this.server?.exitCode === null && this.server.signalCode === null) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+
+  /** For exit handlers, which cannot wait: SIGKILL to code-server's group, and the temporary state removed. */
+  abandon(): void {
+    this.killServerNow();
+    live.delete(this);
+    if (!this.opts.keepState && process.env.PIE_E2E_KEEP !== '1') rmSync(this.state, { recursive: true, force: true, maxRetries: 3 });
+  }
+
+  /** Closes Chromium and code-server (its whole process group), saves the logs, removes the temporary state. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      if (this.consoleErrors.length) writeFileSync(join(RESULTS, `${this.opts.name}-console.log`), this.consoleErrors.join('\n') + '\n');
+      await Promise.race([this.browser?.close(), new Promise((r) => setTimeout(r, 10_000))]).catch(() => undefined);
+    } finally {
+      const server = this.server;
+      if (server?.pid && server.exitCode === null && server.signalCode === null) {
+        const gone = new Promise((r) => server.once('exit', r));
+        try {
+          process.kill(-server.pid, 'SIGTERM');
+        } catch {
+          /* already gone */
+        }
+        const t = setTimeout(() => this.killServerNow(), 5_000);
+        await gone;
+        clearTimeout(t);
+      }
+      // Its children (extension host, pty host, file watcher) share the group; make sure none outlives it.
+      if (server?.pid) {
+        try {
+          process.kill(-server.pid, 'SIGKILL');
+        } catch {
+          /* the group is gone */
+        }
+      }
+      this.serverLog?.end();
+      const logs = join(this.dirs().user, 'logs');
+      const saved = join(RESULTS, `${this.opts.name}-logs`);
+      rmSync(saved, { recursive: true, force: true });
+      if (existsSync(logs)) cpSync(logs, saved, { recursive: true });
+      live.delete(this);
+      if (!this.opts.keepState && process.env.PIE_E2E_KEEP !== '1') rmSync(this.state, { recursive: true, force: true });
+      else this.log(`state kept in ${this.state}`);
+    }
+  }
+}
