@@ -129,7 +129,7 @@ async function cmdComplete(argv: string[]): Promise<void> {
   const { ctx, model } = await openModel(await modelPath(values.model));
   const s = new DocumentSession(model, text);
   try {
-    const c = await s.complete({ offset, maxTokens: num(values['max-tokens'], 'max-tokens', 48), maxLines: num(values['max-lines'], 'max-lines', 8) });
+    const c = await s.complete({ offset, maxTokens: num(values['max-tokens'], 'max-tokens', 32), maxLines: num(values['max-lines'], 'max-lines', 4) });
     if (values.json) console.log(JSON.stringify({ device: ctx.describe(), offset, text: c.text, tokens: c.tokens, stopReason: c.stopReason, firstTokenMs: c.firstTokenMs }));
     else process.stdout.write(`${c.text}\n`);
   } finally {

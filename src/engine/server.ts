@@ -91,6 +91,26 @@ export class EngineServer {
     };
   }
 
+  /**
+   * Runs every kernel variant a completion uses once, on a scratch document (a batched encode, an edit that re-rotates
+   * rows, a cursor move, a few decoded tokens), so that the driver compiles the pipelines now rather than in the user's
+   * first completion (on SwiftShader that compile took seconds). Resolves with the time it took.
+   */
+  async warmup(): Promise<number> {
+    const t0 = performance.now();
+    const text = 'def add(a, b):\n    return a + b\n\n\nprint(add(1, 2))\n'.repeat(4);
+    const s = new DocumentSession(this.model, text, { method: this.method, maxRows: 512 });
+    try {
+      s.moveCursor(text.length);
+      await s.complete({ offset: text.length, maxTokens: 3 });
+      s.applyEdits([{ rangeOffset: 4, rangeLength: 0, text: 'x' }]);
+      await s.complete({ offset: text.length >> 1, maxTokens: 2 });
+    } finally {
+      s.destroy();
+    }
+    return performance.now() - t0;
+  }
+
   /** Handles one message; resolves when it has been applied (requests: answered). */
   handle(m: HostMessage): Promise<void> {
     switch (m.type) {

@@ -71,7 +71,11 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
   );
 
-  void loadModel().then(() => engine.reveal(true));
+  // The view is revealed at once (its webview must exist for the engine to run), while the model is still being found:
+  // the focus returns to the editor before the user can have opened anything (a later reveal would close an open
+  // quick pick). The webview asks for init when it has loaded; setModel reloads it if the model comes later.
+  void engine.reveal(true);
+  void loadModel();
 }
 
 export function deactivate(): void {}

@@ -69,7 +69,8 @@ export type EngineMessage =
   | { type: 'booting'; stage: string }
   /** Engine asks for a slice of the model file (the model is streamed, never copied whole into the webview). */
   | { type: 'read'; id: number; offset: number; length: number }
-  | { type: 'ready'; device: string; features: string[]; model: ModelInfo; loadMs: number }
+  /** loadMs: the model streamed in and uploaded; warmupMs: the kernels compiled by a scratch completion after that. */
+  | { type: 'ready'; device: string; features: string[]; model: ModelInfo; loadMs: number; warmupMs: number }
   /** No WebGPU, no adapter, a model that will not load, a lost device that could not be recovered. */
   | { type: 'unavailable'; reason: 'no-webgpu' | 'no-adapter' | 'model' | 'device-lost' | 'out-of-memory' | 'error'; message: string }
   | { type: 'completion'; id: number; uri: string; version: number; text: string; stopReason: string; stats: CompletionStats }

@@ -73,13 +73,22 @@ async function boot(init: Extract<HostMessage, { type: 'init' }>, reopen: Return
     return post({ type: 'unavailable', reason: oom ? 'out-of-memory' : 'model', message: `${init.modelName} could not be loaded: ${errorMessage(e)}` });
   }
   const loadMs = performance.now() - t0;
-  server = new EngineServer(model, post, init.settings);
-  server.onUpdate = () => view.update(server);
+  // Messages keep going to the backlog until the warm-up is done: it uses the GPU outside the server's queue.
+  const warm = new EngineServer(model, post, init.settings);
+  post({ type: 'booting', stage: 'compiling the kernels' });
+  let warmupMs = 0;
+  try {
+    warmupMs = await warm.warmup();
+  } catch (e) {
+    post({ type: 'log', message: `warm-up failed (the first completion will compile the kernels): ${errorMessage(e)}` });
+  }
+  server = warm;
+  warm.onUpdate = () => view.update(warm);
   const features = Object.entries(ctx.features)
     .filter(([, on]) => on)
     .map(([name]) => name);
-  view.ready(ctx.describe(), EngineServer.modelInfo(model, init.modelName), loadMs);
-  post({ type: 'ready', device: ctx.describe(), features, model: EngineServer.modelInfo(model, init.modelName), loadMs });
+  view.ready(ctx.describe(), EngineServer.modelInfo(model, init.modelName), loadMs, warmupMs);
+  post({ type: 'ready', device: ctx.describe(), features, model: EngineServer.modelInfo(model, init.modelName), loadMs, warmupMs });
   booting = false;
   // A lost device (driver reset, GPU removed): re-create it, reload the model and re-open the documents.
   void ctx.device.lost.then(async (info) => {

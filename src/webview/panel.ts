@@ -53,11 +53,11 @@ export class EnginePanelView {
     }
   }
 
-  ready(device: string, model: ModelInfo, loadMs: number): void {
+  ready(device: string, model: ModelInfo, loadMs: number, warmupMs: number): void {
     this.status.textContent = `WebGPU device: ${device}`;
     this.info.textContent =
       `Model ${model.name}: ${model.layers} layers, ${model.heads} heads (${model.kvHeads} KV), head dim ${model.headDim}, ` +
-      `context ${model.contextLength}, vocabulary ${model.vocab}, ${model.fim ? 'fill-in-the-middle' : 'left-to-right'}; loaded in ${loadMs.toFixed(0)} ms.`;
+      `context ${model.contextLength}, vocabulary ${model.vocab}, ${model.fim ? 'fill-in-the-middle' : 'left-to-right'}; loaded in ${loadMs.toFixed(0)} ms, kernels compiled in ${warmupMs.toFixed(0)} ms.`;
   }
 
   settings(s: EngineSettings): void {

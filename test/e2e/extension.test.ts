@@ -1,18 +1,23 @@
 // The extension as a user gets it: packed into a .vsix, installed into a real VS Code (code-server), driven through
 // Debian's Chromium. Needs code-server in .cache/code-server (scripts/test.sh e2e installs it) and /usr/bin/chromium.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import { fixtureModel } from '../helpers/fixtures.js';
-import { packageVsix, ROOT, VsCode, waitFor, type WebGpuFlags } from './harness.js';
+import { packageVsix, RESULTS, ROOT, VsCode, waitFor, type WebGpuFlags } from './harness.js';
 
 const WEBGPU = (process.env.PIE_E2E_WEBGPU ?? 'swiftshader') as WebGpuFlags;
 let vs: VsCode | null = null;
+let modelPath = '';
 let startError: Error | null = null;
 
 before(async () => {
   const { path: model, why } = await fixtureModel('stories260K.gguf');
   if (!model) throw new Error(why);
+  modelPath = model;
   const vsix = packageVsix();
   try {
     vs = await VsCode.start({
@@ -77,6 +82,7 @@ e2e('PIE: Show engine shows a WebGPU device in the engine webview', 180_000, asy
     return { core: out[0], compatibility: out[1] };
   });
   t.diagnostic(`navigator.gpu in the webview (${WEBGPU} flags, origin ${await frame.evaluate(() => location.origin)}): core ${adapters.core}, compatibility ${adapters.compatibility}`);
+  t.diagnostic(`engine panel: ${(await frame.evaluate(() => document.body.innerText)).replace(/\s+/g, ' ').slice(0, 400)}`);
   await v.screenshot('engine');
   assert.match(status, /^WebGPU device:/, `the engine webview says: ${status}`);
 });
@@ -102,9 +108,126 @@ e2e('typing shows ghost text; Tab accepts it; the status bar gives the latency',
   assert.match(tooltip, /Edit to ghost text: [\d.]+ ms/);
 });
 
-e2e('PIE: Re-sync cache reports in a notification', 120_000, async (v) => {
+/** What the CLI (`pie complete`, a fresh session in Node's Dawn) completes for `text` at its end, as ghost text shows it. */
+function cliCompletion(text: string, maxTokens: number, maxLines: number): { text: string; device: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'pie-e2e-cli-'));
+  try {
+    const file = join(dir, 'doc.txt');
+    writeFileSync(file, text);
+    const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'complete', '--model', modelPath, '--file', file, '--max-tokens', String(maxTokens), '--max-lines', String(maxLines), '--json'], { encoding: 'utf8', timeout: 120_000 });
+    if (r.status !== 0) throw new Error(`pie complete failed (${r.status}): ${r.stderr}`);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { text: string; device: string };
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+e2e('the ghost text is what the CLI completes for the same document and cursor', 180_000, async (v, t) => {
+  await v.openFile('fable.txt');
+  await v.gotoEnd();
+  await v.typeText('Tom');
+  const doc = await v.waitForEditorText((s) => s.endsWith('\nTom'));
+  const ghost = await v.waitForGhostText(60_000);
+  // The extension's defaults (package.json): 32 tokens, 4 lines. Ghost text drops the trailing newlines.
+  const cli = cliCompletion(doc, 32, 4);
+  t.diagnostic(`ghost text ${JSON.stringify(ghost)}; CLI on ${cli.device}: ${JSON.stringify(cli.text)}`);
+  assert.ok(ghost.trim().length > 0);
+  assert.equal(ghost, cli.text.replace(/\n+$/, ''));
+  await v.press('Escape');
+});
+
+e2e('typing a sentence word by word: edit-to-ghost-text latency from the status bar', 240_000, async (v, t) => {
+  await v.focusEditor();
+  await v.gotoEnd();
+  const words = [' and', ' his', ' dog', ' ran', ' to', ' the', ' park', ' to', ' play', ' with', ' the', ' ball.'];
+  const tooltipOf = () => v.statusBarTooltip(/^PIE \d+ ms$/);
+  let last = await tooltipOf();
+  const rows: { word: string; ms: number; firstTokenMs: number; encoded: number; moved: number }[] = [];
+  for (const word of words) {
+    await v.typeText(word, 30);
+    // A new completion has answered when the tooltip changes (its figures have 0.1 ms resolution).
+    const tip = await waitFor(`a completion after typing ${JSON.stringify(word)}`, async () => {
+      const tt = await tooltipOf();
+      return tt !== last ? tt : null;
+    }, { timeout: 60_000, every: 200 });
+    last = tip;
+    const num = (re: RegExp) => Number(re.exec(tip)?.[1] ?? NaN);
+    rows.push({ word, ms: num(/Edit to ghost text: ([\d.]+) ms/), firstTokenMs: num(/engine ([\d.]+) ms to first token/), encoded: num(/Tokens encoded: (\d+)/), moved: num(/rows re-rotated: (\d+)/) });
+  }
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const summary = { words: rows.length, medianMs: med(rows.map((r) => r.ms)), medianFirstTokenMs: med(rows.map((r) => r.firstTokenMs)), maxMs: Math.max(...rows.map((r) => r.ms)), webgpu: WEBGPU, rows };
+  for (const r of rows) t.diagnostic(`${JSON.stringify(r.word)}: ${r.ms} ms edit to ghost text, engine ${r.firstTokenMs} ms to first token, ${r.encoded} tokens encoded`);
+  t.diagnostic(`median ${summary.medianMs} ms (engine ${summary.medianFirstTokenMs} ms to first token), max ${summary.maxMs} ms over ${rows.length} words`);
+  writeFileSync(join(RESULTS, 'latency.json'), JSON.stringify(summary, null, 2));
+  assert.equal(rows.length, words.length);
+  assert.ok(rows.every((r) => Number.isFinite(r.ms) && r.encoded >= 0), JSON.stringify(rows));
+  await v.press('Escape');
+});
+
+e2e('an edit in the middle, then a completion further down: rows re-rotated, no full re-encode', 180_000, async (v, t) => {
+  await v.openFile('hello.py');
+  await v.gotoEnd();
+  // A first completion builds this document's cache.
+  await v.typeText('\n#');
+  await v.waitForGhostText(60_000);
+  await v.press('Escape');
+  // Delete the first line (a command, not typing: no completion is asked for up there), then type at the end.
+  await v.press('Control+Home');
+  await v.press('Shift+ArrowDown');
+  await v.press('Delete');
+  await v.gotoEnd();
+  await v.typeText(' main');
+  const text = await v.waitForEditorText((s) => s.endsWith('\n# main'));
+  assert.ok(!text.includes('A small program'), text);
+  await v.waitForGhostText(60_000);
+  const tooltip = await v.statusBarTooltip(/^PIE \d+ ms$/);
+  t.diagnostic(`tooltip: ${tooltip.replace(/\n/g, ' | ')}`);
+  const moved = Number(/rows re-rotated: (\d+)/.exec(tooltip)?.[1] ?? NaN);
+  assert.ok(moved > 0, `rows re-rotated: ${moved}`);
+  assert.doesNotMatch(tooltip, /built from scratch/);
+  await v.runCommand('PIE: Show engine');
+  await v.webviewFrame('#status', 30_000, /^WebGPU device:/);
+  await v.screenshot('engine-panel');
+  await v.focusEditor();
+  await v.press('Escape');
+});
+
+e2e('PIE: Re-sync cache reports in a notification and in the status bar', 120_000, async (v, t) => {
   await v.focusEditor();
   await v.runCommand('PIE: Re-sync cache');
   const note = await waitFor('the re-sync notification', async () => (await v.notifications()).find((n) => /^PIE: re-encoded \d+ tokens/.test(n.message)), { timeout: 60_000, every: 500 });
   assert.equal(note.severity, 'info');
+  const tokens = Number(/re-encoded (\d+) tokens/.exec(note.message)![1]);
+  const tooltip = await v.statusBarTooltip(/^PIE \d+ ms$/);
+  t.diagnostic(`${note.message}; tooltip: ${tooltip.replace(/\n/g, ' | ')}`);
+  assert.match(tooltip, new RegExp(`^Re-sync: ${tokens} tokens re-encoded in [\\d.]+ ms`));
+});
+
+e2e('a malformed model file chosen with PIE: Select model gives an error, and typing still works', 180_000, async (v, t) => {
+  // The model cut short: a truncated GGUF.
+  const broken = join(mkdtempSync(join(tmpdir(), 'pie-e2e-model-')), 'broken.gguf');
+  writeFileSync(broken, readFileSync(modelPath).subarray(0, 600_000));
+  // "PIE: Select model" sets pie.modelPath (the user setting) to the file picked in VS Code's file dialog.
+  await v.runCommand('PIE: Select model');
+  await v.answerFileDialog(broken);
+  const note = await waitFor('the error notification', async () => (await v.notifications()).find((n) => n.message.startsWith('PIE: broken.gguf could not be loaded')), { timeout: 90_000, every: 500 });
+  t.diagnostic(`${note.severity}: ${note.message}`);
+  assert.equal(note.severity, 'error');
+  assert.match(note.message, /truncated/);
+  await v.statusBarText(/^PIE$/, 10_000);
+  await v.screenshot('malformed-model');
+  // The editor keeps working: typing lands in the document, and nothing else changes it.
+  await v.openFile('story.txt');
+  await v.gotoEnd();
+  const before = await v.editorText();
+  await v.typeText(' Still typing.');
+  await v.waitForEditorText((s) => s === before + ' Still typing.');
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(await v.editorText(), before + ' Still typing.');
+  // Back to the good model: the engine comes back without a reload.
+  await v.runCommand('PIE: Select model');
+  await v.answerFileDialog(modelPath);
+  await v.statusBarText(/^PIE ready$/, 90_000);
+  rmSync(broken, { force: true });
 });

@@ -492,6 +492,30 @@ export class VsCode {
     throw new Error(`quick input ${JSON.stringify(value)}: no matching row within ${timeout} ms (last: ${lastError}; rows: ${lastRows.slice(0, 8).join(' | ') || 'none'})`);
   }
 
+  /**
+   * Answers an open-file dialog opened by a command: in the browser, VS Code's own dialog, a quick input holding a
+   * path. Types the absolute path and accepts it.
+   */
+  async answerFileDialog(path: string, timeout = 20_000): Promise<void> {
+    const widget = this.page.locator('.quick-input-widget');
+    const input = widget.locator('.quick-input-box input');
+    await input.waitFor({ state: 'visible', timeout });
+    // The dialog fills in its starting folder once it has listed it, which can overwrite a path typed before: wait
+    // for that, and type again if the dialog is still open after Enter.
+    await waitFor('the dialog\'s starting folder', async () => (await input.inputValue()) !== '', { timeout });
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      await input.fill(path, { timeout: 5_000 });
+      await this.page.keyboard.press('Enter');
+      try {
+        await widget.waitFor({ state: 'hidden', timeout: 3_000 });
+        return;
+      } catch (e) {
+        if (Date.now() > deadline) throw new Error(`the file dialog did not take ${path}: ${(e as Error).message.split('\n')[0]}`);
+      }
+    }
+  }
+
   /** Waits for a status-bar item whose text matches and returns that text (codicons drawn as icons are not text). */
   async statusBarText(match: RegExp, timeout = 30_000): Promise<string> {
     return waitFor(`a status-bar item matching ${match}`, async () => {

@@ -225,4 +225,22 @@ describe('EngineServer on stories260K', async () => {
       h.server.dispose();
     }
   });
+
+  test('warm-up runs a scratch completion, keeps no document and leaves completions unchanged', async (t) => {
+    if (!path) return t.skip(why);
+    const h = harness();
+    try {
+      const ms = await h.server.warmup();
+      assert.ok(ms > 0);
+      assert.equal(h.out.length, 0, 'the warm-up sends nothing');
+      await h.send({ type: 'open', uri: 'w', version: 1, text: STORY, cursor: STORY.length });
+      await h.send({ type: 'complete', id: 1, uri: 'w', version: 1, offset: STORY.length, maxTokens: 12, maxLines: 4 });
+      const r = h.reply(1);
+      assert.equal(r?.type, 'completion');
+      assert.equal(r.type === 'completion' && r.text, await expected(STORY, STORY.length, 12));
+      assert.ok(r.type === 'completion' && r.stats.rebuilt, 'a new document is built from scratch: no rows of the scratch document');
+    } finally {
+      h.server.dispose();
+    }
+  });
 });
