@@ -1,6 +1,7 @@
 // Fidelity of the cache-reuse methods against full recomputation on every trace in bench/traces: runs
 // `pie replay --method M --compare full --json` per trace and method, then pools the steps of all traces.
 // Prints a table and a JSON line. Usage: node bench/fidelity.mjs [--model FILE] [--methods pie,pie:0,cfe,prefix]
+// (--model defaults to stories260K.gguf from ../shared/fixtures: the traces are stories, written for that model)
 // (`pie:N`: pie with a refresh window of N tokens; plain `pie` uses the session's default).
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -23,7 +24,7 @@ for (const label of methods) {
   const pooled = { steps: 0, klSum: 0, maxKL: 0, top1: 0, exact: 0 };
   for (const t of traces) {
     const args = [join(root, 'dist', 'cli.js'), 'replay', '--document', join(root, 'bench', 'traces', `${t}.txt`), '--edits', join(root, 'bench', 'traces', `${t}-edits.jsonl`), '--method', method, '--compare', 'full', '--json'];
-    if (values.model) args.push('--model', values.model);
+    args.push('--model', values.model ?? join(root, '..', 'shared', 'fixtures', 'models', 'stories260K.gguf'));
     if (refresh !== undefined) args.push('--refresh-window', refresh);
     const out = execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     const s = JSON.parse(out.trim().split('\n').at(-1));

@@ -1,6 +1,6 @@
 // Draws docs/pie-latency.svg from the JSON line of `pie bench edit`: time to the next token after a single-token
 // insert in the middle, per method, against context length (log-log). Usage:
-//   node dist/cli.js bench edit --context 256,512,1024,2048,4096 --json | tail -1 > bench/results/bench-edit.json
+//   node dist/cli.js bench edit --model ../shared/fixtures/models/stories260K.gguf --context 256,512,1024,2048,4096 --json | tail -1 > bench/results/bench-edit.json
 //   node bench/plot-edit.mjs bench/results/bench-edit.json docs/pie-latency.svg
 import { readFileSync, writeFileSync } from 'node:fs';
 

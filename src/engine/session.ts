@@ -394,6 +394,7 @@ export class DocumentSession {
     this.stale.fill(0);
     this.droppedSinceFlush = 0;
     await this.flush();
+    this.lastEncoded.clear(); // every row now equals a full recomputation: shown as fresh, not as the last plan's inserts
     return this.lastStats;
   }
 

@@ -82,10 +82,9 @@ export class EnginePanelView {
       this.plan.textContent = 'No cache for the active document yet (it is built at the first completion).';
       return;
     }
-    const count = (st: RowState) => states.filter((x) => x === st).length;
     const f = s.stats;
     this.plan.textContent =
-      `${states.length} rows of ${s.cache.maxRows}; stale ${count('stale')}. Last plan: ${f.rowsMoved} rows re-rotated, ${f.rowsDropped} dropped, ` +
+      `${states.length} rows of ${s.cache.maxRows}; stale ${s.staleRows} (rotated rows can be stale too). Last plan: ${f.rowsMoved} rows re-rotated, ${f.rowsDropped} dropped, ` +
       `${f.tokensEncoded} tokens encoded (apply ${f.applyMs.toFixed(1)} ms, encode ${f.encodeMs.toFixed(1)} ms).`;
   }
 

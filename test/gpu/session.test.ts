@@ -233,6 +233,7 @@ describe('DocumentSession on stories260K', async () => {
     assert.equal(await s.idleResync(), true);
     assert.equal(s.staleRows, 0);
     assert.equal(s.stats.tokensEncoded, s.tokens.length);
+    assert.ok(s.rowStates().every((x) => x === 'fresh'), 'after a re-sync every row shows as fresh');
     s.destroy();
   });
 
