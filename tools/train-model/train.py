@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+"""Trains pie-code-tiny: a Llama-architecture model (model.py) on the corpus of prepare_data.py with the tokenizer of
+train_tokenizer.py, on a mixture of fill-in-the-middle (PSM) and plain left-to-right examples.
+
+  /usr/bin/python3 tools/train-model/train.py --preset smoke --out .cache/train-runs/smoke     # a few minutes, CPU
+  nice -n 19 /usr/bin/python3 tools/train-model/train.py --preset cpu1h --threads 2             # the shipped model, 68 min
+  python3 tools/train-model/train.py --preset gpu --out runs/gpu --device cuda                  # the real run
+
+Examples. Each file of the train split is cut at line ends into chunks of about --chunk-tokens tokens' worth of
+characters (so that an example mostly fits one window); with probability --fim-rate a chunk becomes a FIM example:
+two character positions drawn uniformly split it into prefix / middle / suffix (at any character, mid-token, as the
+editor's cursor does), each piece is tokenized on its own, and the example is
+    BOS <|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|> middle EOS         (PSM order, as session.ts lays out)
+otherwise it is BOS text EOS. Examples are concatenated and cut into windows of --seq-len + 1 tokens (no padding).
+Everything is drawn from seeded generators (per data worker and epoch), so a run is reproducible from --seed.
+
+Logs: <out>/log.csv (step, tokens, seconds, lr, train loss, held-out loss), <out>/ckpt.pt (latest; --resume continues
+from it), <out>/config.json. Held-out loss: a fixed set of windows built the same way from the test split.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bpe  # noqa: E402
+from model import Llama, ModelConfig  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+# name -> (model config overrides, training overrides)
+PRESETS = {
+    # proves the loop and the export; minutes on one CPU core
+    'smoke': (dict(dim=64, n_layers=2, n_heads=4, n_kv_heads=2, ffn_dim=176, context_length=2048),
+              dict(seq_len=256, batch_size=8, grad_accum=1, lr=3e-3, warmup=20, max_steps=300, max_minutes=5.0,
+                   eval_interval=50, eval_windows=16)),
+    # CPU, about 70 minutes on 2 shared cores (the shipped pie-code-tiny): 2.4M parameters (4.8 MB as F16); 512-token
+    # windows for the first 75% of the time, then 1024-token windows (the context it is trained for)
+    'cpu1h': (dict(dim=192, n_layers=4, n_heads=6, n_kv_heads=2, ffn_dim=512, context_length=1024),
+              dict(seq_len=512, batch_size=8, grad_accum=1, lr=3e-3, warmup=30, max_steps=100000, max_minutes=68.0,
+                   eval_interval=100, eval_windows=24, schedule='time', long_seq_len=1024, long_frac=0.25)),
+    # CPU, hours: 5.4M parameters (11 MB as F16)
+    'cpu': (dict(dim=256, n_layers=6, n_heads=4, n_kv_heads=2, ffn_dim=688, context_length=2048),
+            dict(seq_len=512, batch_size=16, grad_accum=2, lr=2e-3, warmup=200, max_steps=20000, max_minutes=360.0,
+                 eval_interval=250, eval_windows=64)),
+    # one GPU, a few hours: 21.5M parameters (23 MB as Q8_0)
+    'gpu': (dict(dim=512, n_layers=8, n_heads=8, n_kv_heads=2, ffn_dim=1152, context_length=2048),
+            dict(seq_len=2048, batch_size=32, grad_accum=1, lr=1.5e-3, warmup=500, max_steps=30000, max_minutes=300.0,
+                 eval_interval=500, eval_windows=256)),
+}
+
+
+def load_docs(path: Path, max_bytes: float | None) -> list[str]:
+    docs, total = [], 0
+    with open(path) as f:
+        for line in f:
+            t = json.loads(line)['text']
+            docs.append(t)
+            total += len(t)
+            if max_bytes and total >= max_bytes:
+                break
+    return docs
+
+
+def chunk_doc(text: str, max_chars: int, rng: random.Random) -> list[str]:
+    """Cuts text at line ends into pieces of at most about max_chars (the first cut point is random, so the chunk
+    boundaries move from epoch to epoch)."""
+    if len(text) <= max_chars:
+        return [text]
+    out = []
+    start = 0
+    target = rng.randint(max_chars // 4, max_chars)
+    while start < len(text):
+        end = min(len(text), start + target)
+        if end < len(text):
+            nl = text.rfind('\n', start + 1, end)
+            if nl > start:
+                end = nl + 1
+        out.append(text[start:end])
+        start = end
+        target = max_chars
+    return out
+
+
+def make_example(tok: bpe.Tokenizer, text: str, rng: random.Random, fim_rate: float) -> list[int]:
+    if rng.random() < fim_rate and len(text) >= 2:
+        i, j = sorted((rng.randint(0, len(text)), rng.randint(0, len(text))))
+        pre, mid, suf = text[:i], text[i:j], text[j:]
+        return ([tok.bos, tok.fim_prefix] + tok.encode(pre) + [tok.fim_suffix] + tok.encode(suf) + [tok.fim_middle]
+                + tok.encode(mid) + [tok.eos])
+    return [tok.bos] + tok.encode(text) + [tok.eos]
+
+
+class Windows(torch.utils.data.IterableDataset):
+    """Endless windows of seq_len + 1 tokens from shuffled, chunked, FIM-transformed documents."""
+
+    def __init__(self, docs, tok, seq_len, chunk_chars, fim_rate, seed, start_epoch=0, shuffle_windows=256):
+        super().__init__()
+        self.docs, self.tok, self.seq_len = docs, tok, seq_len
+        self.chunk_chars, self.fim_rate, self.seed, self.start_epoch = chunk_chars, fim_rate, seed, start_epoch
+        self.shuffle_windows = shuffle_windows
+
+    def _windows(self, wid: int, nw: int):
+        buf: list[int] = []
+        epoch = self.start_epoch
+        while True:
+            rng = random.Random(f'{self.seed}:{epoch}:{wid}')
+            order = list(range(wid, len(self.docs), nw))
+            rng.shuffle(order)
+            for di in order:
+                for chunk in chunk_doc(self.docs[di], self.chunk_chars, rng):
+                    buf.extend(make_example(self.tok, chunk, rng, self.fim_rate))
+                    while len(buf) >= self.seq_len + 1:
+                        yield buf[:self.seq_len + 1]
+                        buf = buf[self.seq_len + 1:]
+            epoch += 1
+
+    def __iter__(self):
+        """The windows through a shuffle buffer, so that the windows of one long file spread over many batches."""
+        info = torch.utils.data.get_worker_info()
+        wid, nw = (info.id, info.num_workers) if info else (0, 1)
+        rng = random.Random(f'{self.seed}:shuffle:{self.start_epoch}:{wid}')
+        pool: list[list[int]] = []
+        for w in self._windows(wid, nw):
+            if len(pool) < self.shuffle_windows:
+                pool.append(w)
+                continue
+            i = rng.randrange(len(pool))
+            out, pool[i] = pool[i], w
+            yield torch.tensor(out, dtype=torch.long)
+
+
+def heldout_windows(path: Path, tok, seq_len, chunk_chars, fim_rate, seed, n) -> torch.Tensor:
+    docs = load_docs(path, None)
+    rng = random.Random(f'{seed}:heldout')
+    rng.shuffle(docs)
+    it = iter(Windows(docs, tok, seq_len, chunk_chars, fim_rate, seed + 7919))
+    return torch.stack([next(it) for _ in range(n)])
+
+
+def progress(step: int, elapsed: float, a) -> float:
+    """Fraction of the run done: by steps, or (--schedule time) by wall clock."""
+    if a.schedule == 'time':
+        return min(1.0, elapsed / (a.max_minutes * 60))
+    return min(1.0, step / max(1, a.max_steps))
+
+
+def lr_at(step: int, a, elapsed: float = 0.0) -> float:
+    if step < a.warmup:
+        return a.lr * (step + 1) / a.warmup
+    if a.schedule == 'time':
+        p = progress(step, elapsed, a)
+    else:
+        p = min(1.0, (step - a.warmup) / max(1, a.max_steps - a.warmup))
+    return a.min_lr + 0.5 * (a.lr - a.min_lr) * (1 + math.cos(math.pi * p))
+
+
+@torch.no_grad()
+def evaluate(model, windows: torch.Tensor, device, bs: int, autocast, short: int) -> tuple[float, float]:
+    """(mean loss over the first `short` positions of each window, mean loss over whole windows)."""
+    model.eval()
+    tot_s, tot_l, n = 0.0, 0.0, 0
+    for i in range(0, len(windows), bs):
+        w = windows[i:i + bs].to(device)
+        with autocast():
+            logits = model(w[:, :-1])
+        ce = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), w[:, 1:], reduction='none')
+        tot_s += ce[:, :short].mean(1).sum().item()
+        tot_l += ce.mean(1).sum().item()
+        n += len(w)
+    model.train()
+    return tot_s / max(1, n), tot_l / max(1, n)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--preset', default='smoke', choices=sorted(PRESETS))
+    ap.add_argument('--data', default=str(ROOT / '.cache/train-data'))
+    ap.add_argument('--tokenizer', default=None, help='default: <data>/tokenizer.json')
+    ap.add_argument('--out', default=None, help='default: .cache/train-runs/<preset>')
+    ap.add_argument('--seed', type=int, default=1234)
+    ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    ap.add_argument('--threads', type=int, default=1, help='torch CPU threads')
+    ap.add_argument('--num-workers', type=int, default=0, help='DataLoader workers (tokenization runs there)')
+    ap.add_argument('--compile', action='store_true', help='torch.compile (PyTorch 2, GPU)')
+    ap.add_argument('--resume', action='store_true')
+    ap.add_argument('--max-train-mb', type=float, default=None, help='read only the first MB of the train split')
+    ap.add_argument('--fim-rate', type=float, default=0.5)
+    ap.add_argument('--chunk-tokens', type=int, default=None, help='default: seq_len')
+    ap.add_argument('--ckpt-interval', type=int, default=None, help='default: eval_interval')
+    for k in ('dim', 'n_layers', 'n_heads', 'n_kv_heads', 'ffn_dim', 'context_length'):
+        ap.add_argument('--' + k.replace('_', '-'), type=int, default=None)
+    ap.add_argument('--untied', action='store_true', help='a separate output matrix')
+    for k, t in (('seq_len', int), ('batch_size', int), ('grad_accum', int), ('lr', float), ('warmup', int),
+                 ('max_steps', int), ('max_minutes', float), ('eval_interval', int), ('eval_windows', int)):
+        ap.add_argument('--' + k.replace('_', '-'), type=t, default=None)
+    ap.add_argument('--min-lr', type=float, default=None, help='default: lr / 10')
+    ap.add_argument('--schedule', choices=('steps', 'time'), default=None,
+                    help='cosine decay over --max-steps (steps) or over --max-minutes of wall clock (time: for a fixed '
+                         'time budget on a shared machine; the run then stops at --max-minutes)')
+    ap.add_argument('--long-seq-len', type=int, default=None,
+                    help='windows of this length (batch scaled to keep tokens per step) for the last --long-frac of '
+                         'the run; the held-out set uses this length')
+    ap.add_argument('--long-frac', type=float, default=None)
+    ap.add_argument('--weight-decay', type=float, default=0.1)
+    a = ap.parse_args()
+
+    mc, tc = PRESETS[a.preset]
+    for k, v in tc.items():
+        if getattr(a, k) is None:
+            setattr(a, k, v)
+    for k, v in (('schedule', 'steps'), ('long_seq_len', None), ('long_frac', 0.25)):
+        if getattr(a, k) is None:
+            setattr(a, k, v)
+    if a.min_lr is None:
+        a.min_lr = a.lr / 10
+    if a.ckpt_interval is None:
+        a.ckpt_interval = a.eval_interval
+    data = Path(a.data)
+    tok = bpe.Tokenizer.load(a.tokenizer or data / 'tokenizer.json')
+    cfg = ModelConfig(vocab_size=tok.vocab_size, **{k: (getattr(a, k) if getattr(a, k) is not None else v)
+                                                    for k, v in mc.items()})
+    cfg.tie_embeddings = not a.untied
+    assert a.seq_len <= cfg.context_length
+    out = Path(a.out or ROOT / '.cache/train-runs' / a.preset)
+    out.mkdir(parents=True, exist_ok=True)
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    random.seed(a.seed)
+    device = torch.device(a.device)
+    use_bf16 = device.type == 'cuda' and torch.cuda.is_bf16_supported()
+
+    def autocast():
+        if use_bf16:
+            return torch.autocast('cuda', dtype=torch.bfloat16)
+        return torch.autocast('cpu', enabled=False)
+
+    model = Llama(cfg).to(device)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': a.weight_decay}, {'params': no_decay, 'weight_decay': 0.0}],
+                            lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
+    step, tokens_seen, elapsed0 = 0, 0, 0.0
+    ckpt_path = out / 'ckpt.pt'
+    if a.resume and ckpt_path.is_file():
+        ck = torch.load(ckpt_path, map_location=device)
+        model.load_state_dict(ck['model'])
+        opt.load_state_dict(ck['optimizer'])
+        step, tokens_seen, elapsed0 = ck['step'], ck['tokens'], ck['seconds']
+        print(f'resumed from step {step}', file=sys.stderr)
+    fwd = torch.compile(model) if a.compile else model
+
+    t0 = time.time()
+    chunk_chars = int((a.chunk_tokens or a.seq_len) * 3.0)
+    docs = load_docs(data / 'train.jsonl', a.max_train_mb * 1e6 if a.max_train_mb else None)
+    long_len = a.long_seq_len or a.seq_len
+    assert long_len <= cfg.context_length
+    val = heldout_windows(data / 'test.jsonl', tok, long_len, int((a.chunk_tokens or long_len) * 3.0), a.fim_rate,
+                          a.seed, a.eval_windows)
+    print(f'{len(docs)} train files, {sum(map(len, docs)) / 1e6:.1f} M chars; {len(val)} held-out windows; '
+          f'model {model.num_params() / 1e6:.2f} M parameters ({time.time() - t0:.1f}s)', file=sys.stderr)
+    def make_loader(seq_len: int, batch_size: int, epoch: int):
+        cc = int((a.chunk_tokens or seq_len) * 3.0)
+        ds = Windows(docs, tok, seq_len, cc, a.fim_rate, a.seed, start_epoch=epoch)
+        return iter(torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=a.num_workers,
+                                                pin_memory=device.type == 'cuda', persistent_workers=a.num_workers > 0))
+
+    long_phase = False
+    it = make_loader(a.seq_len, a.batch_size, step)  # a new stream on resume
+
+    config = {'model': cfg.to_dict(), 'train': {k: v for k, v in vars(a).items()}, 'torch': torch.__version__,
+              'device': str(device), 'params': model.num_params(), 'tokenizer_vocab': tok.vocab_size}
+    (out / 'config.json').write_text(json.dumps(config, indent=1))
+    new_log = not (a.resume and (out / 'log.csv').is_file())
+    logf = open(out / 'log.csv', 'w' if new_log else 'a', newline='')
+    log = csv.writer(logf)
+    if new_log:
+        log.writerow(['step', 'tokens', 'seconds', 'lr', 'train_loss', 'heldout_loss', 'tokens_per_s', 'seq_len',
+                      'heldout_loss_long'])
+
+    def save():
+        torch.save({'model': model.state_dict(), 'optimizer': opt.state_dict(), 'config': cfg.to_dict(), 'step': step,
+                    'tokens': tokens_seen, 'seconds': elapsed0 + time.time() - t_start,
+                    'tokenizer': {'tokens': tok.tokens, 'token_type': tok.token_type, 'merges': tok.merges,
+                                  'special': tok.special, 'pre': tok.pre},
+                    'args': vars(a)}, str(ckpt_path) + '.tmp')
+        os.replace(str(ckpt_path) + '.tmp', ckpt_path)
+
+    t_start = time.time()
+    t_last, tok_last = t_start, tokens_seen
+    model.train()
+    while step < a.max_steps:
+        elapsed = time.time() - t_start + elapsed0
+        if (a.long_seq_len and not long_phase and a.long_seq_len != a.seq_len
+                and progress(step, elapsed, a) >= 1.0 - a.long_frac):
+            long_phase = True
+            bs = max(1, a.batch_size * a.seq_len // a.long_seq_len)
+            print(f'step {step}: windows of {a.long_seq_len} tokens from now on, batch {bs}', file=sys.stderr)
+            it = make_loader(a.long_seq_len, bs, 10_000 + step)
+        lr = lr_at(step, a, elapsed)
+        for g in opt.param_groups:
+            g['lr'] = lr
+        loss_sum = 0.0
+        for _ in range(a.grad_accum):
+            batch = next(it).to(device, non_blocking=True)
+            with autocast():
+                _, loss = fwd(batch[:, :-1], batch[:, 1:])
+            (loss / a.grad_accum).backward()
+            loss_sum += loss.item() / a.grad_accum
+            tokens_seen += batch[:, 1:].numel()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        elapsed = time.time() - t_start
+        done = step >= a.max_steps or elapsed0 + elapsed > a.max_minutes * 60
+        held, held_long = '', ''
+        if step % a.eval_interval == 0 or done or step == 1:
+            hs, hl = evaluate(model, val, device, max(1, a.batch_size // 2), autocast, a.seq_len)
+            held, held_long = f'{hs:.4f}', f'{hl:.4f}'
+        if step % 10 == 0 or held or done:
+            now = time.time()
+            tps = (tokens_seen - tok_last) / max(1e-9, now - t_last)
+            t_last, tok_last = now, tokens_seen
+            log.writerow([step, tokens_seen, f'{elapsed0 + elapsed:.1f}', f'{lr:.3e}', f'{loss_sum:.4f}', held,
+                          f'{tps:.0f}', batch.shape[1] - 1, held_long])
+            logf.flush()
+            print(f'step {step} loss {loss_sum:.4f}' + (f' held-out {held} (long {held_long})' if held else '') +
+                  f' lr {lr:.2e} {tps:.0f} tok/s {elapsed:.0f}s', file=sys.stderr)
+        if step % a.ckpt_interval == 0 or done:
+            save()
+        if done:
+            break
+    logf.close()
+    print(json.dumps({'steps': step, 'tokens': tokens_seen, 'seconds': round(elapsed0 + time.time() - t_start, 1),
+                      'params': model.num_params(), 'out': str(out)}))
+
+
+if __name__ == '__main__':
+    main()
