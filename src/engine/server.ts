@@ -328,6 +328,7 @@ export class EngineServer {
         staleRows: s.staleRows,
         rebuilt,
         windowed: d.windowed,
+        document: s.totals,
       };
       this.send({ type: 'completion', id: m.id, uri: m.uri, version: m.version, text: c.text, stopReason: c.stopReason, stats });
     } catch (e) {

@@ -54,6 +54,15 @@ export interface CompleteOptions extends SamplerOptions {
   shouldStop?: () => boolean;
 }
 
+/** What the session has done since its cache was first built (that build not counted). */
+export interface SessionTotals {
+  completions: number;
+  rowsMoved: number;
+  tokensEncoded: number;
+  /** Full re-encodes: resync(), the idle policy included. */
+  resyncs: number;
+}
+
 export interface FlushStats {
   /** Rows whose keys were re-rotated (pie) or whose position changed without rotation (cfe). */
   rowsMoved: number;
@@ -121,6 +130,8 @@ export class DocumentSession {
   private readonly fimIds: { prefix: number; suffix: number; middle: number } | null;
   private movesBuf: GPUBuffer | null = null;
   private lastStats: FlushStats = { rowsMoved: 0, rowsDropped: 0, tokensEncoded: 0, applyMs: 0, encodeMs: 0 };
+  private flushes = 0;
+  private readonly sums: SessionTotals = { completions: 0, rowsMoved: 0, tokensEncoded: 0, resyncs: 0 };
   /** Rows the last flush re-rotated (or re-positioned) and encoded, for rowStates(). */
   private lastMoved = new Set<number>();
   private lastEncoded = new Set<number>();
@@ -174,6 +185,11 @@ export class DocumentSession {
 
   get stats(): FlushStats {
     return this.lastStats;
+  }
+
+  /** Completions, re-rotated rows, encoded tokens and full re-encodes since the cache was first built. */
+  get totals(): SessionTotals {
+    return { ...this.sums };
   }
 
   /**
@@ -355,6 +371,10 @@ export class DocumentSession {
     );
     const t2 = performance.now();
     this.lastStats = { rowsMoved: moveRows.length, rowsDropped, tokensEncoded: pending.length, applyMs: t1 - t0, encodeMs: t2 - t1 };
+    if (this.flushes++ > 0) {
+      this.sums.rowsMoved += moveRows.length;
+      this.sums.tokensEncoded += pending.length;
+    }
     this.lastMoved = new Set(moveRows);
     this.lastEncoded = new Set(pending.map(({ e }) => e.row));
     return r;
@@ -394,6 +414,7 @@ export class DocumentSession {
     this.stale.fill(0);
     this.droppedSinceFlush = 0;
     await this.flush();
+    this.sums.resyncs++;
     this.lastEncoded.clear(); // every row now equals a full recomputation: shown as fresh, not as the last plan's inserts
     return this.lastStats;
   }
@@ -420,6 +441,7 @@ export class DocumentSession {
     if (promptEnd === 0) throw new Error('nothing to complete from: an empty prefix in a model without BOS');
     const first = await this.flush(promptEnd - 1);
     const flush = this.lastStats;
+    if (this.flushes > 1) this.sums.completions++;
     const tok = this.model.tokenizer;
     const sampler = new Sampler(o);
     const maxTokens = o.maxTokens ?? 64;

@@ -40,6 +40,7 @@ export class StatusBar implements vscode.Disposable {
       `Tokens encoded: ${st.tokensEncoded} in ${st.encodeMs.toFixed(1)} ms${st.rebuilt ? ' (cache built from scratch)' : ''}`,
       `Generated: ${st.tokensGenerated} tokens at ${st.tokensPerS.toFixed(0)} tokens/s, ${st.totalMs.toFixed(1)} ms in all`,
       `Cache: ${st.cacheRows} of ${st.cacheCapacity} rows, ${st.staleRows} stale${st.windowed ? ' (a window of a long file)' : ''}`,
+      `This file since its cache was built: ${st.document.rowsMoved} rows re-rotated, ${st.document.tokensEncoded} tokens encoded over ${st.document.completions} completions; full re-encodes: ${st.document.resyncs}`,
       ...this.deviceLines(),
     ];
     this.item.tooltip = lines.join('\n');

@@ -42,6 +42,8 @@ export interface CompletionStats {
   rebuilt: boolean;
   /** The document was larger than the context: the cache holds a window around the cursor. */
   windowed: boolean;
+  /** This document since its cache was built (that build not counted): completions, rows re-rotated, tokens encoded, full re-encodes. */
+  document: { completions: number; rowsMoved: number; tokensEncoded: number; resyncs: number };
 }
 
 /** One cache row in document order, for the engine panel. */

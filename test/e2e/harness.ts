@@ -336,6 +336,12 @@ export class VsCode {
     await this.page.keyboard.type(text, { delay: delayMs });
   }
 
+  /** Inserts text into the focused editor as one input event (as a paste or an IME does): one document change. */
+  async insertText(text: string): Promise<void> {
+    if ((await this.page.locator('.editor-instance .monaco-editor.focused').count()) === 0) await this.focusEditor();
+    await this.page.keyboard.insertText(text);
+  }
+
   /** Presses a key or chord, in playwright's names: 'Tab', 'Escape', 'Control+End', 'Shift+ArrowLeft'. */
   async press(key: string): Promise<void> {
     await this.page.keyboard.press(key);

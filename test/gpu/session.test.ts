@@ -234,6 +234,10 @@ describe('DocumentSession on stories260K', async () => {
     assert.equal(s.staleRows, 0);
     assert.equal(s.stats.tokensEncoded, s.tokens.length);
     assert.ok(s.rowStates().every((x) => x === 'fresh'), 'after a re-sync every row shows as fresh');
+    const totals = s.totals;
+    assert.equal(totals.resyncs, 1);
+    assert.equal(totals.completions, 0, 'flushes are not completions');
+    assert.ok(totals.rowsMoved > 0 && totals.tokensEncoded >= s.tokens.length, JSON.stringify(totals));
     s.destroy();
   });
 
