@@ -47,5 +47,9 @@ export async function acquireBrowserGpu(gpu: GPU | undefined, powerPreference: G
     if (adapter) return contextFromAdapter(adapter, 'navigator.gpu', false);
     tried.push(JSON.stringify(options));
   }
-  throw new NoGpuError(`navigator.gpu exists but gave no adapter (tried ${tried.join(', ')}). The GPU may be blocklisted or the driver missing.`);
+  throw new NoGpuError(
+    `navigator.gpu exists but gave no adapter (tried ${tried.join(', ')}): WebGPU is off or the GPU is blocklisted. ` +
+      'Update the GPU driver; in a browser (code-server), enable WebGPU (Chrome/Edge 113+, on Linux chrome://flags/#enable-unsafe-webgpu), ' +
+      'and keep hardware acceleration on.',
+  );
 }
