@@ -5,42 +5,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test, type TestContext } from 'node:test';
-import { fixtureModel } from '../helpers/fixtures.js';
-import { packageVsix, RESULTS, ROOT, VsCode, waitFor, type WebGpuFlags } from './harness.js';
+import { test, type TestContext } from 'node:test';
+import { RESULTS, ROOT, sharedVsCode, VsCode, waitFor, type WebGpuFlags } from './harness.js';
 
 const WEBGPU = (process.env.PIE_E2E_WEBGPU ?? 'swiftshader') as WebGpuFlags;
-let vs: VsCode | null = null;
-let modelPath = '';
-let startError: Error | null = null;
-
-before(async () => {
-  const { path: model, why } = await fixtureModel('stories260K.gguf');
-  if (!model) throw new Error(why);
-  modelPath = model;
-  const vsix = packageVsix();
-  try {
-    vs = await VsCode.start({
-      name: 'extension',
-      vsix,
-      workspace: join(ROOT, 'test', 'e2e', 'workspace'),
-      settings: { 'pie.modelPath': model },
-      webgpu: WEBGPU,
-      log: (line) => console.log(`# ${line}`),
-    });
-  } catch (e) {
-    startError = e as Error;
-  }
-}, { timeout: 300_000 });
-
-after(async () => {
-  await vs?.close();
-}, { timeout: 60_000 });
-
-function started(): VsCode {
-  if (!vs) throw startError ?? new Error('VS Code did not start');
-  return vs;
-}
+const shared = sharedVsCode('extension', WEBGPU);
+const started = shared.get;
 
 /** A test on the shared VS Code that leaves a screenshot (test-results/e2e/extension-failed-<n>.png) when it fails. */
 let failures = 0;
@@ -114,7 +84,7 @@ function cliCompletion(text: string, maxTokens: number, maxLines: number): { tex
   try {
     const file = join(dir, 'doc.txt');
     writeFileSync(file, text);
-    const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'complete', '--model', modelPath, '--file', file, '--max-tokens', String(maxTokens), '--max-lines', String(maxLines), '--json'], { encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'complete', '--model', shared.modelPath(), '--file', file, '--max-tokens', String(maxTokens), '--max-lines', String(maxLines), '--json'], { encoding: 'utf8', timeout: 120_000 });
     if (r.status !== 0) throw new Error(`pie complete failed (${r.status}): ${r.stderr}`);
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { text: string; device: string };
     return out;
@@ -216,7 +186,7 @@ e2e('PIE: Re-sync cache reports in a notification and in the status bar', 120_00
 e2e('a malformed model file chosen with PIE: Select model gives an error, and typing still works', 180_000, async (v, t) => {
   // The model cut short: a truncated GGUF.
   const broken = join(mkdtempSync(join(tmpdir(), 'pie-e2e-model-')), 'broken.gguf');
-  writeFileSync(broken, readFileSync(modelPath).subarray(0, 600_000));
+  writeFileSync(broken, readFileSync(shared.modelPath()).subarray(0, 600_000));
   // "PIE: Select model" sets pie.modelPath (the user setting) to the file picked in VS Code's file dialog.
   await v.runCommand('PIE: Select model');
   await v.answerFileDialog(broken);
@@ -227,16 +197,10 @@ e2e('a malformed model file chosen with PIE: Select model gives an error, and ty
   await v.statusBarText(/^PIE$/, 10_000);
   await v.screenshot('malformed-model');
   // The editor keeps working: typing lands in the document, and nothing else changes it.
-  await v.openFile('story.txt');
-  await v.gotoEnd();
-  const before = await v.editorText();
-  await v.typeText(' Still typing.');
-  await v.waitForEditorText((s) => s === before + ' Still typing.');
-  await new Promise((r) => setTimeout(r, 1000));
-  assert.equal(await v.editorText(), before + ' Still typing.');
+  await v.typeAtEndAndCheck('story.txt', ' Still typing.');
   // Back to the good model: the engine comes back without a reload.
   await v.runCommand('PIE: Select model');
-  await v.answerFileDialog(modelPath);
+  await v.answerFileDialog(shared.modelPath());
   await v.statusBarText(/^PIE ready$/, 90_000);
   rmSync(broken, { force: true });
 });

@@ -11,7 +11,9 @@ import { cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
+import { fixtureModel } from '../helpers/fixtures.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const RESULTS = join(ROOT, 'test-results', 'e2e');
@@ -334,6 +336,21 @@ export class VsCode {
   async typeText(text: string, delayMs = 0): Promise<void> {
     if ((await this.page.locator('.editor-instance .monaco-editor.focused').count()) === 0) await this.focusEditor();
     await this.page.keyboard.type(text, { delay: delayMs });
+  }
+
+  /**
+   * Types `text` at the end of `relPath` and checks that the document is then exactly what it was plus that text, and
+   * still is a second later (nothing else edits it). Throws otherwise.
+   */
+  async typeAtEndAndCheck(relPath: string, text: string): Promise<void> {
+    await this.openFile(relPath);
+    await this.gotoEnd();
+    const before = await this.editorText();
+    await this.typeText(text);
+    await this.waitForEditorText((s) => s === before + text);
+    await new Promise((r) => setTimeout(r, 1000));
+    const after = await this.editorText();
+    if (after !== before + text) throw new Error(`${relPath} changed after typing:\n${after}`);
   }
 
   /** Inserts text into the focused editor as one input event (as a paste or an IME does): one document change. */
@@ -688,4 +705,34 @@ export class VsCode {
       else this.log(`state kept in ${this.state}`);
     }
   }
+}
+
+/**
+ * One VS Code shared by the tests of a file: the packed extension with stories260K as its model (`pie.modelPath`),
+ * started in `before` and closed in `after`. `get()` returns it, or throws why it did not start.
+ */
+export function sharedVsCode(name: string, webgpu: WebGpuFlags): { get: () => VsCode; modelPath: () => string } {
+  let vs: VsCode | null = null;
+  let startError: Error | null = null;
+  let model = '';
+  before(async () => {
+    const { path, why } = await fixtureModel('stories260K.gguf');
+    if (!path) throw new Error(why);
+    model = path;
+    try {
+      vs = await VsCode.start({ name, vsix: packageVsix(), workspace: join(ROOT, 'test', 'e2e', 'workspace'), settings: { 'pie.modelPath': path }, webgpu, log: (line) => console.log(`# ${line}`) });
+    } catch (e) {
+      startError = e as Error;
+    }
+  }, { timeout: 300_000 });
+  after(async () => {
+    await vs?.close();
+  }, { timeout: 60_000 });
+  return {
+    get: () => {
+      if (!vs) throw startError ?? new Error('VS Code did not start');
+      return vs;
+    },
+    modelPath: () => model,
+  };
 }
