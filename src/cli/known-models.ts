@@ -7,12 +7,22 @@ import { dirname } from 'node:path';
 export interface KnownModel {
   file: string;
   /** Path under ../shared/fixtures. */
-  fixture: string;
-  url: string;
+  fixture?: string;
+  /** Public download (absent for a model that ships with the project). */
+  url?: string;
   sha256: string;
+  /** Path relative to the repository root and to the packed extension's folder, for a model that ships inside both. */
+  bundled?: string;
 }
 
 export const KNOWN_MODELS: Record<string, KnownModel> = {
+  // our own code model (tools/train-model, model card models/README.md), committed in the repository; not the default
+  // yet: it does not beat the held-out baselines (see its card)
+  'pie-code-tiny.gguf': {
+    file: 'pie-code-tiny.gguf',
+    bundled: 'models/pie-code-tiny.gguf',
+    sha256: '016c0749ba7f9694209866a01d1754670a2bc1d848cf283b38524a543889db79',
+  },
   'stories260K.gguf': {
     file: 'stories260K.gguf',
     fixture: 'models/stories260K.gguf',
@@ -32,6 +42,7 @@ export const DEFAULT_MODEL = 'stories260K.gguf';
 
 /** Downloads a known model to `dest` (through a .part file), refusing bytes whose sha256 is not the expected one. */
 export async function fetchVerified(m: KnownModel, dest: string): Promise<void> {
+  if (!m.url) throw new Error(`${m.file} has no download: it ships as ${m.bundled ?? '(nothing)'}`);
   const res = await fetch(m.url);
   if (!res.ok) throw new Error(`download of ${m.url} failed: HTTP ${res.status}`);
   const bytes = new Uint8Array(await res.arrayBuffer());

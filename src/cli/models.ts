@@ -22,12 +22,20 @@ export function sharedFixtures(): string {
   return process.env.PIE_SHARED_FIXTURES ?? resolve(projectRoot(), '..', 'shared', 'fixtures');
 }
 
-/** A local path for a known model: the shared fixture, else the cached download, else downloads it (sha256 checked). */
+/** A local path for a known model: the bundled file (models/ in the repository), else the shared fixture, else the
+ *  cached download, else downloads it (sha256 checked). */
 export async function resolveKnownModel(name: string, log: (s: string) => void = () => {}): Promise<string> {
   const m = KNOWN_MODELS[name];
   if (!m) throw new Error(`unknown model ${name} (known: ${Object.keys(KNOWN_MODELS).join(', ')})`);
-  const shared = join(sharedFixtures(), m.fixture);
-  if (existsSync(shared)) return shared;
+  if (m.bundled) {
+    const bundled = join(projectRoot(), m.bundled);
+    if (existsSync(bundled)) return bundled;
+    if (!m.url) throw new Error(`${name} ships as ${m.bundled}, which is missing from ${projectRoot()}`);
+  }
+  if (m.fixture) {
+    const shared = join(sharedFixtures(), m.fixture);
+    if (existsSync(shared)) return shared;
+  }
   const cached = join(projectRoot(), '.cache', 'models', m.file);
   if (existsSync(cached) && sha256(await readFile(cached)) === m.sha256) return cached;
   log(`downloading ${m.url}`);

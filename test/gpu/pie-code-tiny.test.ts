@@ -1,0 +1,188 @@
+// Our own code model, models/pie-code-tiny.gguf (tools/train-model, model card models/README.md), against
+// llama.cpp (node-llama-cpp, CPU) and the f64 CPU reference: both load it, tokenize code the same way, name the same
+// BOS/EOS/FIM tokens, and give the same logits at every position of a plain and of a fill-in-the-middle sequence (the
+// tolerances of test/gpu/oracle.test.ts and docs/engine.md).
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { openLlamaCpp, type LlamaCpp } from '../../src/cli/llama.js';
+import { sha256 } from '../../src/cli/known-models.js';
+import { KNOWN_MODELS, projectRoot } from '../../src/cli/models.js';
+import type { GpuContext } from '../../src/engine/gpu/context.js';
+import { LlamaModel } from '../../src/engine/model/model.js';
+import { fileSource } from '../../src/engine/model/node-source.js';
+import { testGpu } from '../helpers/gpu.js';
+import { referenceModel, type ReferenceModel } from '../helpers/reference-model.js';
+
+/** Per position: max |ours - other| over the vocabulary / max |other|; the worst position counts. */
+const TOL_REF = 1e-5;
+/** llama.cpp's CPU backend rounds the activations to F16 before each F16 matrix product (oracle.test.ts). */
+const TOL_LLAMA_F16 = 5e-3;
+
+const PATH = join(projectRoot(), KNOWN_MODELS['pie-code-tiny.gguf']!.bundled!);
+const MISSING = existsSync(PATH) ? '' : `${PATH} is absent (train and export it with tools/train-model, see its README)`;
+
+const PY = `import os
+import sys
+
+
+def read_lines(path, encoding="utf-8"):
+    """Returns the lines of a file without their line ends."""
+    with open(path, encoding=encoding) as f:
+        return [line.rstrip("\\n") for line in f]
+
+
+class Counter:
+    def __init__(self, start=0):
+        self.value = start
+
+    def increment(self, by=1):
+        self.value += by
+        return self.value
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:]:
+        print(name, len(read_lines(name)))
+`;
+const TS = `export function debounce<T extends (...args: unknown[]) => void>(fn: T, ms: number): T {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return ((...args: unknown[]) => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  }) as T;
+}
+`;
+
+function compare(ours: Float32Array, theirs: ArrayLike<number>[], vocab: number): { worst: number; argmax: number } {
+  let worst = 0;
+  let argmax = 0;
+  theirs.forEach((ref, p) => {
+    let diff = 0;
+    let scale = 0;
+    let a = 0;
+    let b = 0;
+    for (let i = 0; i < vocab; i++) {
+      const o = ours[p * vocab + i]!;
+      assert.ok(Number.isFinite(o), `non-finite logit at position ${p}`);
+      diff = Math.max(diff, Math.abs(o - ref[i]!));
+      scale = Math.max(scale, Math.abs(ref[i]!));
+      if (o > ours[p * vocab + a]!) a = i;
+      if (ref[i]! > ref[b]!) b = i;
+    }
+    worst = Math.max(worst, diff / scale);
+    if (a !== b) argmax++;
+  });
+  return { worst, argmax };
+}
+
+describe('pie-code-tiny.gguf (our code model) against llama.cpp and the f64 reference', async () => {
+  let ctx: GpuContext;
+  let model: LlamaModel;
+  let lc: LlamaCpp;
+  let ref: ReferenceModel;
+  before(async () => {
+    if (MISSING) return;
+    ctx = await testGpu();
+    const src = await fileSource(PATH);
+    try {
+      model = await LlamaModel.load(ctx, src);
+    } finally {
+      await src.close();
+    }
+    ref = await referenceModel(readFileSync(PATH));
+    lc = await openLlamaCpp(PATH, 512);
+  });
+  after(async () => {
+    model?.destroy();
+    await lc?.dispose();
+  });
+
+  test('the committed file is the one known-models.ts names (sha256)', (t) => {
+    if (MISSING) return t.skip(MISSING);
+    assert.equal(sha256(readFileSync(PATH)), KNOWN_MODELS['pie-code-tiny.gguf']!.sha256);
+  });
+
+  test('special tokens: BOS, EOS and the FIM tokens agree with llama.cpp; EOS ends generation', (t) => {
+    if (MISSING) return t.skip(MISSING);
+    const tok = model.tokenizer;
+    assert.equal(tok.bos, lc.model.tokens.bos);
+    assert.equal(tok.eos, lc.model.tokens.eos);
+    assert.equal(tok.fim.prefix, lc.model.tokens.infill.prefix);
+    assert.equal(tok.fim.suffix, lc.model.tokens.infill.suffix);
+    assert.equal(tok.fim.middle, lc.model.tokens.infill.middle);
+    assert.ok(tok.fim.prefix !== null && tok.fim.suffix !== null && tok.fim.middle !== null, 'FIM tokens missing');
+    assert.ok(tok.isEog(tok.eos!), 'EOS is not end-of-generation');
+    assert.ok(tok.isSpecial(tok.fim.middle!), 'the FIM middle token is not a control token');
+  });
+
+  test('tokenization of code equals llama.cpp\'s and round-trips', (t) => {
+    if (MISSING) return t.skip(MISSING);
+    const texts = [PY, TS, 'x = 1234567890 + 0.5e-10\r\n\tπ = "héllo wörld" # 中文 😀\n\n\n   ', "it's we're I'm", ' ', ''];
+    for (const text of texts) {
+      const ours = model.tokenizer.encode(text);
+      assert.deepEqual(ours, [...lc.model.tokenize(text)].map(Number), `tokens of ${JSON.stringify(text.slice(0, 40))}`);
+      assert.equal(model.tokenizer.decode(ours), text);
+    }
+    const bytesPerToken = PY.length / model.tokenizer.encode(PY).length;
+    t.diagnostic(`Python sample: ${bytesPerToken.toFixed(2)} characters per token`);
+    assert.ok(bytesPerToken > 2.5, `a code tokenizer should not need ${bytesPerToken.toFixed(2)} characters per token`);
+  });
+
+  async function logitsTest(t: { diagnostic(s: string): void }, what: string, seq: number[]) {
+    const vocab = model.config.vocabSize;
+    const cache = model.createCache(seq.length);
+    const idx = seq.map((_, i) => i);
+    const ours = (await model.forward(cache, seq, idx, idx, 'all')).logits!;
+    cache.destroy();
+    const theirs = await lc.logitsAt(seq);
+    const refFlat = ref.logits(seq);
+    const refRows = Array.from({ length: seq.length }, (_, i) => refFlat.subarray(i * vocab, (i + 1) * vocab));
+    const vsRef = compare(ours, refRows, vocab);
+    const vsLlama = compare(ours, theirs, vocab);
+    t.diagnostic(`${what} (${seq.length} tokens): vs f64 reference ${vsRef.worst.toExponential(2)} (tolerance ${TOL_REF}); ` +
+      `vs llama.cpp ${vsLlama.worst.toExponential(2)} (tolerance ${TOL_LLAMA_F16}), argmax mismatches ${vsLlama.argmax}`);
+    assert.ok(vsRef.worst <= TOL_REF, `${what}: ours vs f64 reference ${vsRef.worst} > ${TOL_REF}`);
+    assert.ok(vsLlama.worst <= TOL_LLAMA_F16, `${what}: ours vs llama.cpp ${vsLlama.worst} > ${TOL_LLAMA_F16}`);
+    return ours;
+  }
+
+  test('logits at every position of a Python file (left to right)', async (t) => {
+    if (MISSING) return t.skip(MISSING);
+    const tok = model.tokenizer;
+    const seq = [tok.bos!, ...tok.encode(PY + '\n' + TS)];
+    assert.ok(seq.length >= 200, `only ${seq.length} tokens`);
+    await logitsTest(t, 'plain', seq);
+  });
+
+  test('logits at every position of a fill-in-the-middle prompt (PSM) and its middle', async (t) => {
+    if (MISSING) return t.skip(MISSING);
+    const tok = model.tokenizer;
+    const cut = PY.indexOf('        self.value += by');
+    const end = PY.indexOf('\n', cut) + 1;
+    const seq = [tok.bos!, tok.fim.prefix!, ...tok.encode(PY.slice(0, cut)), tok.fim.suffix!, ...tok.encode(PY.slice(end)),
+      tok.fim.middle!, ...tok.encode(PY.slice(cut, end))];
+    await logitsTest(t, 'FIM', seq);
+  });
+
+  test('greedy continuation agrees with llama.cpp', async (t) => {
+    if (MISSING) return t.skip(MISSING);
+    const tok = model.tokenizer;
+    const start = [tok.bos!, ...tok.encode('def fibonacci(n):\n')];
+    const theirs = await lc.greedy(start, 24);
+    // ours, token by token through the cache, stopping at end of generation as llama.cpp's loop stops at EOS
+    const cache = model.createCache(start.length + 24);
+    const idx = start.map((_, i) => i);
+    let next = (await model.forward(cache, start, idx, idx, 'last')).next!;
+    const ours: number[] = [];
+    for (let k = 0; k < 24 && !tok.isEog(next); k++) {
+      ours.push(next);
+      const p = start.length + k;
+      next = (await model.forward(cache, [next], [p], [p], 'last')).next!;
+    }
+    cache.destroy();
+    t.diagnostic(`ours: ${JSON.stringify(tok.decode(ours))}`);
+    assert.deepEqual(ours, theirs);
+  });
+});
