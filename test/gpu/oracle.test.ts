@@ -12,6 +12,7 @@ import { LlamaModel } from '../../src/engine/model/model.js';
 import { bytesSource, GGMLType } from '../../src/engine/model/gguf.js';
 import { ModelFormatError } from '../../src/engine/model/config.js';
 import { fileSource } from '../../src/engine/model/node-source.js';
+import { compareLogits, rowsOf } from '../helpers/logits.js';
 import { fixtureModel } from '../helpers/fixtures.js';
 import { patchU32, quantizeQ8_0Bytes, rewriteGGUF } from '../helpers/gguf-rewrite.js';
 import { testGpu } from '../helpers/gpu.js';
@@ -27,37 +28,6 @@ const TOL_LLAMA = 5e-3;
 /** llama.cpp's CPU backend also quantizes the activations to Q8_0 before each Q8_0 matrix product (we keep them in
  *  f32), so the two differ by that rounding. */
 const TOL_LLAMA_Q8_0 = 3e-2;
-
-interface Compared {
-  worst: number;
-  argmaxMismatches: number;
-}
-
-function compareLogits(ours: Float32Array, theirs: Float32Array[], vocab: number): Compared {
-  let worst = 0;
-  let argmaxMismatches = 0;
-  theirs.forEach((ref, p) => {
-    let maxDiff = 0;
-    let scale = 0;
-    let a = 0;
-    let b = 0;
-    for (let i = 0; i < vocab; i++) {
-      const o = ours[p * vocab + i]!;
-      assert.ok(Number.isFinite(o), `non-finite logit at position ${p}, token ${i}`);
-      maxDiff = Math.max(maxDiff, Math.abs(o - ref[i]!));
-      scale = Math.max(scale, Math.abs(ref[i]!));
-      if (o > ours[p * vocab + a]!) a = i;
-      if (ref[i]! > ref[b]!) b = i;
-    }
-    worst = Math.max(worst, maxDiff / scale);
-    if (a !== b) argmaxMismatches++;
-  });
-  return { worst, argmaxMismatches };
-}
-
-function rowsOf(flat: Float32Array, vocab: number): Float32Array[] {
-  return Array.from({ length: flat.length / vocab }, (_, i) => flat.subarray(i * vocab, (i + 1) * vocab));
-}
 
 /** Compares our logits of `seq` with llama.cpp's (when given) and the f64 reference's; asserts and reports both. */
 function check(

@@ -13,6 +13,7 @@ import type { GpuContext } from '../../src/engine/gpu/context.js';
 import { LlamaModel } from '../../src/engine/model/model.js';
 import { fileSource } from '../../src/engine/model/node-source.js';
 import { testGpu } from '../helpers/gpu.js';
+import { compareLogits, rowsOf } from '../helpers/logits.js';
 import { referenceModel, type ReferenceModel } from '../helpers/reference-model.js';
 
 /** Per position: max |ours - other| over the vocabulary / max |other|; the worst position counts. */
@@ -54,28 +55,6 @@ const TS = `export function debounce<T extends (...args: unknown[]) => void>(fn:
   }) as T;
 }
 `;
-
-function compare(ours: Float32Array, theirs: ArrayLike<number>[], vocab: number): { worst: number; argmax: number } {
-  let worst = 0;
-  let argmax = 0;
-  theirs.forEach((ref, p) => {
-    let diff = 0;
-    let scale = 0;
-    let a = 0;
-    let b = 0;
-    for (let i = 0; i < vocab; i++) {
-      const o = ours[p * vocab + i]!;
-      assert.ok(Number.isFinite(o), `non-finite logit at position ${p}`);
-      diff = Math.max(diff, Math.abs(o - ref[i]!));
-      scale = Math.max(scale, Math.abs(ref[i]!));
-      if (o > ours[p * vocab + a]!) a = i;
-      if (ref[i]! > ref[b]!) b = i;
-    }
-    worst = Math.max(worst, diff / scale);
-    if (a !== b) argmax++;
-  });
-  return { worst, argmax };
-}
 
 describe('pie-code-tiny.gguf (our code model) against llama.cpp and the f64 reference', async () => {
   let ctx: GpuContext;
@@ -137,12 +116,10 @@ describe('pie-code-tiny.gguf (our code model) against llama.cpp and the f64 refe
     const ours = (await model.forward(cache, seq, idx, idx, 'all')).logits!;
     cache.destroy();
     const theirs = await lc.logitsAt(seq);
-    const refFlat = ref.logits(seq);
-    const refRows = Array.from({ length: seq.length }, (_, i) => refFlat.subarray(i * vocab, (i + 1) * vocab));
-    const vsRef = compare(ours, refRows, vocab);
-    const vsLlama = compare(ours, theirs, vocab);
+    const vsRef = compareLogits(ours, rowsOf(ref.logits(seq), vocab), vocab);
+    const vsLlama = compareLogits(ours, theirs, vocab);
     t.diagnostic(`${what} (${seq.length} tokens): vs f64 reference ${vsRef.worst.toExponential(2)} (tolerance ${TOL_REF}); ` +
-      `vs llama.cpp ${vsLlama.worst.toExponential(2)} (tolerance ${TOL_LLAMA_F16}), argmax mismatches ${vsLlama.argmax}`);
+      `vs llama.cpp ${vsLlama.worst.toExponential(2)} (tolerance ${TOL_LLAMA_F16}), argmax mismatches ${vsLlama.argmaxMismatches}`);
     assert.ok(vsRef.worst <= TOL_REF, `${what}: ours vs f64 reference ${vsRef.worst} > ${TOL_REF}`);
     assert.ok(vsLlama.worst <= TOL_LLAMA_F16, `${what}: ours vs llama.cpp ${vsLlama.worst} > ${TOL_LLAMA_F16}`);
     return ours;
