@@ -33,7 +33,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bpe  # noqa: E402
-from model import Llama, ModelConfig, greedy  # noqa: E402
+from model import greedy, load_checkpoint  # noqa: E402
 
 ROOT = HERE.parent.parent
 
@@ -99,12 +99,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     t0 = time.time()
-    ck = torch.load(a.ckpt, map_location='cpu')
-    cfg = ModelConfig(**ck['config'])
-    tok = bpe.Tokenizer(**{k: ck['tokenizer'][k] for k in ('tokens', 'token_type', 'merges', 'special', 'pre')})
-    model = Llama(cfg)
-    model.load_state_dict(ck['model'])
-    model = model.to(a.device).eval()
+    cfg, tok, model, step = load_checkpoint(a.ckpt, a.device)
     cache = Path(a.data) / 'next-line-table.pkl'  # depends on the train split only
     train_path = Path(a.data) / 'train.jsonl'
     if cache.is_file() and cache.stat().st_mtime > train_path.stat().st_mtime:
@@ -179,7 +174,7 @@ def main() -> None:
             for who in ('model', 'previous line', 'frequent next line'):
                 summary[task][g][who] = {'exact_match': round(sum(r[who][0] for r in rs) / len(rs), 4),
                                          'edit_similarity': round(sum(r[who][1] for r in rs) / len(rs), 4)}
-    report = {'ckpt': a.ckpt, 'step': ck.get('step'), 'seed': a.seed, 'tasks': a.tasks, 'samples': a.samples, 'context': a.context, 'summary': summary,
+    report = {'ckpt': a.ckpt, 'step': step, 'seed': a.seed, 'tasks': a.tasks, 'samples': a.samples, 'context': a.context, 'summary': summary,
               'seconds': round(time.time() - t0, 1), 'table_seconds': round(t_table, 1)}
     out = Path(a.out or Path(a.ckpt).parent / 'eval.json')
     out.write_text(json.dumps(report, indent=1))

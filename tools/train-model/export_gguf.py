@@ -205,13 +205,8 @@ def add_tokenizer(g: GGUFWriter, tok: bpe.Tokenizer) -> None:
 
 
 def export(ckpt_path: str, out: str, dtype: str, name: str) -> dict:
-    import torch
-    from model import Llama, ModelConfig, gguf_tensors
-    ck = torch.load(ckpt_path, map_location='cpu')
-    c = ModelConfig(**ck['config'])
-    tok = bpe.Tokenizer(**{k: ck['tokenizer'][k] for k in ('tokens', 'token_type', 'merges', 'special', 'pre')})
-    model = Llama(c)
-    model.load_state_dict(ck['model'])
+    from model import gguf_tensors, load_checkpoint
+    c, tok, model, step = load_checkpoint(ckpt_path)
     g = GGUFWriter()
     g.add('general.architecture', 'llama')
     g.add('general.name', name)
@@ -234,7 +229,7 @@ def export(ckpt_path: str, out: str, dtype: str, name: str) -> dict:
         _, gt = stored_weight(w, tname, dtype)
         g.add_tensor(tname, w, gt)
     size = g.write(out)
-    return {'bytes': size, 'params': model.num_params(), 'dtype': dtype, 'step': ck.get('step')}
+    return {'bytes': size, 'params': model.num_params(), 'dtype': dtype, 'step': step}
 
 
 def main() -> None:

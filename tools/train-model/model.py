@@ -181,6 +181,17 @@ class Llama(nn.Module):
 
 
 @torch.no_grad()
+def load_checkpoint(path: str, device: str = 'cpu'):
+    """A checkpoint of train.py as (config, tokenizer, model, training step), the model in eval mode on `device`."""
+    import bpe  # this folder is on sys.path for every script here
+    ck = torch.load(path, map_location='cpu')
+    cfg = ModelConfig(**ck['config'])
+    tok = bpe.Tokenizer(**{k: ck['tokenizer'][k] for k in ('tokens', 'token_type', 'merges', 'special', 'pre')})
+    model = Llama(cfg)
+    model.load_state_dict(ck['model'])
+    return cfg, tok, model.to(device).eval(), ck.get('step')
+
+
 def greedy(model: Llama, prompt: list[int], max_new: int, stop=None) -> list[int]:
     """Greedy continuation with a KV cache; stop(tokens) -> True ends it (after appending that token)."""
     dev = model.tok_embeddings.weight.device

@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bpe  # noqa: E402
 from export_gguf import read_gguf, stored_weight  # noqa: E402
-from model import Llama, ModelConfig, gguf_tensors  # noqa: E402
+from model import gguf_tensors, load_checkpoint  # noqa: E402
 
 ROOT = HERE.parent.parent
 TOL_REF = 1e-5     # engine vs float64 reference (docs/engine.md)
@@ -80,11 +80,7 @@ def main() -> None:
     ok = True
     t0 = time.time()
 
-    ck = torch.load(a.ckpt, map_location='cpu')
-    cfg = ModelConfig(**ck['config'])
-    tok = bpe.Tokenizer(**{k: ck['tokenizer'][k] for k in ('tokens', 'token_type', 'merges', 'special', 'pre')})
-    model = Llama(cfg)
-    model.load_state_dict(ck['model'])
+    cfg, tok, model, _ = load_checkpoint(a.ckpt)
 
     # 1. read back
     md, tensors = read_gguf(a.gguf)
