@@ -87,8 +87,10 @@ async function boot(init: Extract<HostMessage, { type: 'init' }>, reopen: Return
   const features = Object.entries(ctx.features)
     .filter(([, on]) => on)
     .map(([name]) => name);
-  view.ready(ctx.describe(), EngineServer.modelInfo(model, init.modelName), loadMs, warmupMs);
-  post({ type: 'ready', device: ctx.describe(), features, model: EngineServer.modelInfo(model, init.modelName), loadMs, warmupMs });
+  const device = ctx.describe();
+  const info = EngineServer.modelInfo(model, init.modelName);
+  view.ready(device, info, loadMs, warmupMs);
+  post({ type: 'ready', device, features, model: info, loadMs, warmupMs });
   booting = false;
   // A lost device (driver reset, GPU removed): re-create it, reload the model and re-open the documents.
   void ctx.device.lost.then(async (info) => {
