@@ -21,7 +21,7 @@ export function activate(context: vscode.ExtensionContext): void {
 
   const loadModel = async () => {
     try {
-      const path = config.modelPath || (await defaultModel(context.globalStorageUri.fsPath));
+      const path = config.modelPath || (await defaultModel(context.extensionPath, context.globalStorageUri.fsPath));
       await engine.setModel(path, basename(path));
     } catch (e) {
       status.state({ kind: 'unavailable', reason: 'model', message: (e as Error).message });
@@ -80,9 +80,11 @@ export function activate(context: vscode.ExtensionContext): void {
 
 export function deactivate(): void {}
 
-/** The default model: in the extension's storage, downloaded once with its sha256 checked. */
-async function defaultModel(storage: string): Promise<string> {
+/** The default model: the file shipped inside the extension when it is bundled, else in the extension's storage,
+ *  downloaded once with its sha256 checked. */
+async function defaultModel(extensionDir: string, storage: string): Promise<string> {
   const m = KNOWN_MODELS[DEFAULT_MODEL]!;
+  if (m.bundled) return join(extensionDir, m.bundled);
   const path = join(storage, 'models', m.file);
   if (existsSync(path)) return path;
   await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `PIE: downloading ${m.file}` }, () => fetchVerified(m, path));
