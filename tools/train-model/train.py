@@ -3,13 +3,14 @@
 train_tokenizer.py, on a mixture of fill-in-the-middle (PSM) and plain left-to-right examples.
 
   /usr/bin/python3 tools/train-model/train.py --preset smoke --out .cache/train-runs/smoke     # a few minutes, CPU
-  nice -n 19 /usr/bin/python3 tools/train-model/train.py --preset cpu1h --threads 2             # the shipped model, 68 min
+  nice -n 19 /usr/bin/python3 tools/train-model/train.py --preset cpu1h --threads 2 --max-minutes 110   # the shipped model
   python3 tools/train-model/train.py --preset gpu --out runs/gpu --device cuda                  # the real run
 
 Examples. Each file of the train split is cut at line ends into chunks of about --chunk-tokens tokens' worth of
-characters (so that an example mostly fits one window); with probability --fim-rate a chunk becomes a FIM example:
-two character positions drawn uniformly split it into prefix / middle / suffix (at any character, mid-token, as the
-editor's cursor does), each piece is tokenized on its own, and the example is
+characters (so that an example mostly fits one window); with probability --fim-rate a chunk becomes a FIM example,
+split into prefix / middle / suffix (at any character, mid-token, as the editor's cursor does): for a share
+--fim-lines of them the middle is what an editor asks for (one to three whole lines, or the rest of a line and up to
+two more), for the others two uniformly random positions bound it. Each piece is tokenized on its own, and the example is
     BOS <|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|> middle EOS         (PSM order, as session.ts lays out)
 otherwise it is BOS text EOS. Examples are concatenated and cut into windows of --seq-len + 1 tokens (no padding).
 Everything is drawn from seeded generators (per data worker and epoch), so a run is reproducible from --seed.
@@ -92,9 +93,31 @@ def chunk_doc(text: str, max_chars: int, rng: random.Random) -> list[str]:
     return out
 
 
-def make_example(tok: bpe.Tokenizer, text: str, rng: random.Random, fim_rate: float) -> list[int]:
+def fim_span(text: str, rng: random.Random, line_frac: float) -> tuple[int, int]:
+    """Where the middle of a FIM example starts and ends. With probability line_frac an editor's kind of middle: from
+    the start of a random line, or from a random point inside it, to the end of that line or of one of the next two
+    (newline included); otherwise two uniformly random points (the middle can be anything, even empty)."""
+    if rng.random() < line_frac:
+        starts = [0] + [i + 1 for i, c in enumerate(text) if c == '\n' and i + 1 < len(text)]
+        k = rng.randrange(len(starts))
+        i = starts[k]
+        j = i
+        for _ in range(rng.randint(1, 3)):
+            nl = text.find('\n', j)
+            j = len(text) if nl < 0 else nl + 1
+            if j == len(text):
+                break
+        if rng.random() < 0.5:
+            eol = text.find('\n', i)
+            i = rng.randint(i, len(text) if eol < 0 else eol)
+        return i, j
+    i, j = sorted((rng.randint(0, len(text)), rng.randint(0, len(text))))
+    return i, j
+
+
+def make_example(tok: bpe.Tokenizer, text: str, rng: random.Random, fim_rate: float, fim_lines: float) -> list[int]:
     if rng.random() < fim_rate and len(text) >= 2:
-        i, j = sorted((rng.randint(0, len(text)), rng.randint(0, len(text))))
+        i, j = fim_span(text, rng, fim_lines)
         pre, mid, suf = text[:i], text[i:j], text[j:]
         return ([tok.bos, tok.fim_prefix] + tok.encode(pre) + [tok.fim_suffix] + tok.encode(suf) + [tok.fim_middle]
                 + tok.encode(mid) + [tok.eos])
@@ -104,10 +127,11 @@ def make_example(tok: bpe.Tokenizer, text: str, rng: random.Random, fim_rate: fl
 class Windows(torch.utils.data.IterableDataset):
     """Endless windows of seq_len + 1 tokens from shuffled, chunked, FIM-transformed documents."""
 
-    def __init__(self, docs, tok, seq_len, chunk_chars, fim_rate, seed, start_epoch=0, shuffle_windows=256):
+    def __init__(self, docs, tok, seq_len, chunk_chars, fim_rate, fim_lines, seed, start_epoch=0, shuffle_windows=256):
         super().__init__()
         self.docs, self.tok, self.seq_len = docs, tok, seq_len
-        self.chunk_chars, self.fim_rate, self.seed, self.start_epoch = chunk_chars, fim_rate, seed, start_epoch
+        self.chunk_chars, self.fim_rate, self.fim_lines = chunk_chars, fim_rate, fim_lines
+        self.seed, self.start_epoch = seed, start_epoch
         self.shuffle_windows = shuffle_windows
 
     def _windows(self, wid: int, nw: int):
@@ -119,7 +143,7 @@ class Windows(torch.utils.data.IterableDataset):
             rng.shuffle(order)
             for di in order:
                 for chunk in chunk_doc(self.docs[di], self.chunk_chars, rng):
-                    buf.extend(make_example(self.tok, chunk, rng, self.fim_rate))
+                    buf.extend(make_example(self.tok, chunk, rng, self.fim_rate, self.fim_lines))
                     while len(buf) >= self.seq_len + 1:
                         yield buf[:self.seq_len + 1]
                         buf = buf[self.seq_len + 1:]
@@ -140,11 +164,11 @@ class Windows(torch.utils.data.IterableDataset):
             yield torch.tensor(out, dtype=torch.long)
 
 
-def heldout_windows(path: Path, tok, seq_len, chunk_chars, fim_rate, seed, n) -> torch.Tensor:
+def heldout_windows(path: Path, tok, seq_len, chunk_chars, fim_rate, fim_lines, seed, n) -> torch.Tensor:
     docs = load_docs(path, None)
     rng = random.Random(f'{seed}:heldout')
     rng.shuffle(docs)
-    it = iter(Windows(docs, tok, seq_len, chunk_chars, fim_rate, seed + 7919))
+    it = iter(Windows(docs, tok, seq_len, chunk_chars, fim_rate, fim_lines, seed + 7919))
     return torch.stack([next(it) for _ in range(n)])
 
 
@@ -196,6 +220,9 @@ def main() -> None:
     ap.add_argument('--resume', action='store_true')
     ap.add_argument('--max-train-mb', type=float, default=None, help='read only the first MB of the train split')
     ap.add_argument('--fim-rate', type=float, default=0.5)
+    ap.add_argument('--fim-lines', type=float, default=0.5,
+                    help='share of the FIM examples whose middle is whole lines or the rest of a line and up to two '
+                         'more (an editor\'s completion); the others split at two uniformly random points')
     ap.add_argument('--chunk-tokens', type=int, default=None, help='default: seq_len')
     ap.add_argument('--ckpt-interval', type=int, default=None, help='default: eval_interval')
     for k in ('dim', 'n_layers', 'n_heads', 'n_kv_heads', 'ffn_dim', 'context_length'):
@@ -267,12 +294,12 @@ def main() -> None:
     long_len = a.long_seq_len or a.seq_len
     assert long_len <= cfg.context_length
     val = heldout_windows(data / 'test.jsonl', tok, long_len, int((a.chunk_tokens or long_len) * 3.0), a.fim_rate,
-                          a.seed, a.eval_windows)
+                          a.fim_lines, a.seed, a.eval_windows)
     print(f'{len(docs)} train files, {sum(map(len, docs)) / 1e6:.1f} M chars; {len(val)} held-out windows; '
           f'model {model.num_params() / 1e6:.2f} M parameters ({time.time() - t0:.1f}s)', file=sys.stderr)
     def make_loader(seq_len: int, batch_size: int, epoch: int):
         cc = int((a.chunk_tokens or seq_len) * 3.0)
-        ds = Windows(docs, tok, seq_len, cc, a.fim_rate, a.seed, start_epoch=epoch)
+        ds = Windows(docs, tok, seq_len, cc, a.fim_rate, a.fim_lines, a.seed, start_epoch=epoch)
         return iter(torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=a.num_workers,
                                                 pin_memory=device.type == 'cuda', persistent_workers=a.num_workers > 0))
 
