@@ -158,3 +158,240 @@ When Dad came home, everyone shouted, "Surprise!" Dad was very happy. He hugged 
     [replace('best cake ever', 'best cake in the world'), 'They all ate'],
   ],
 );
+
+// Code traces (names start with `code-`: `node bench/fidelity.mjs --set code` runs them with the code model): a
+// programmer's edits (rename across a file, add a parameter, type a statement, delete a block, change a literal) in
+// files near the code model's context (1024 tokens), with completions asked further down, where moved rows matter.
+build(
+  'code-py',
+  `"""A small inventory of parts, with reservations and a report."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Part:
+    name: str
+    count: int = 0
+    price: float = 0.0
+    tags: list[str] = field(default_factory=list)
+
+    def value(self) -> float:
+        return self.count * self.price
+
+
+class OutOfStock(Exception):
+    pass
+
+
+class Inventory:
+    def __init__(self) -> None:
+        self.parts: dict[str, Part] = {}
+        self.reserved: dict[str, int] = {}
+
+    def add(self, name: str, count: int, price: float = 0.0) -> Part:
+        part = self.parts.get(name)
+        if part is None:
+            part = Part(name, 0, price)
+            self.parts[name] = part
+        part.count += count
+        if price:
+            part.price = price
+        return part
+
+    def available(self, name: str) -> int:
+        part = self.parts.get(name)
+        if part is None:
+            return 0
+        return part.count - self.reserved.get(name, 0)
+
+    def reserve(self, name: str, count: int) -> None:
+        if self.available(name) < count:
+            raise OutOfStock(f"only {self.available(name)} of {name} left")
+        self.reserved[name] = self.reserved.get(name, 0) + count
+
+    def release(self, name: str, count: int) -> None:
+        left = self.reserved.get(name, 0) - count
+        if left > 0:
+            self.reserved[name] = left
+        else:
+            self.reserved.pop(name, None)
+
+    def ship(self, name: str, count: int) -> None:
+        self.release(name, count)
+        self.parts[name].count -= count
+
+    def total_value(self) -> float:
+        return sum(part.value() for part in self.parts.values())
+
+    def tagged(self, tag: str) -> list[Part]:
+        return [part for part in self.parts.values() if tag in part.tags]
+
+    def report(self) -> str:
+        lines = []
+        for name in sorted(self.parts):
+            part = self.parts[name]
+            lines.append(f"{name}: {part.count} at {part.price:.2f}")
+        lines.append(f"total: {self.total_value():.2f}")
+        return "\\n".join(lines)
+
+    def save(self, path: str) -> None:
+        data = {name: [p.count, p.price, p.tags] for name, p in self.parts.items()}
+        with open(path, "w") as f:
+            json.dump(data, f, indent=2)
+
+    @classmethod
+    def load(cls, path: str) -> Inventory:
+        inventory = cls()
+        with open(path) as f:
+            data = json.load(f)
+        for name, (count, price, tags) in data.items():
+            inventory.parts[name] = Part(name, count, price, tags)
+        return inventory
+
+
+def main() -> None:
+    inventory = Inventory()
+    inventory.add("bolt", 100, 0.25)
+    inventory.add("nut", 250, 0.1)
+    inventory.add("washer", 80, 0.05)
+    inventory.reserve("bolt", 30)
+    inventory.ship("bolt", 20)
+    print(inventory.report())
+
+
+if __name__ == "__main__":
+    main()
+`,
+  [
+    [replace('"""A small inventory of parts, with reservations and a report."""', '"""An inventory of parts: stock, reservations, shipping and a report."""'), '    def ship(self, name: str, count: int) -> None:\n'],
+    [type('class OutOfStock(Exception):\n', '    """Raised when a reservation asks for more than is left."""\n'), '    def total_value(self) -> float:\n'],
+    [multi(replace('self.reserved', 'self.held'), replace('self.reserved', 'self.held'), replace('self.reserved', 'self.held'), replace('self.reserved', 'self.held'), replace('self.reserved', 'self.held'), replace('self.reserved', 'self.held'), replace('self.reserved', 'self.held')), '    def report(self) -> str:\n'],
+    [replace('    price: float = 0.0\n', '    price: float = 0.0\n    location: str = ""\n'), '    def save(self, path: str) -> None:\n'],
+    [type('    def add(self, name: str, count: int, price: float = 0.0', ', location: str = ""'), '    def tagged(self, tag: str) -> list[Part]:\n'],
+    [remove('    def tagged(self, tag: str) -> list[Part]:\n        return [part for part in self.parts.values() if tag in part.tags]\n\n'), '        lines.append('],
+    [replace('inventory.add("nut", 250, 0.1)', 'inventory.add("nut", 500, 0.08)'), '    inventory.ship("bolt", 20)\n'],
+    [type('from dataclasses import dataclass, field\n', 'from pathlib import Path\n'), '    @classmethod\n'],
+    [replace('json.dump(data, f, indent=2)', 'json.dump(data, f, indent=2, sort_keys=True)'), 'def main() -> None:\n'],
+    [remove('    def release(self, name: str, count: int) -> None:\n        left = self.held.get(name, 0) - count\n        if left > 0:\n            self.held[name] = left\n        else:\n            self.held.pop(name, None)\n\n'), '    def report(self) -> str:\n        lines = []\n'],
+    [insertAfter('        self.held: dict[str, int] = {}\n', '        self.log: list[str] = []\n'), '            lines.append(f"{name}: '],
+    [type('    def value(self) -> float:\n        return self.count * self.price\n', '\n    def empty(self) -> bool:\n        return self.count == 0\n'), '    inventory.reserve("bolt", 30)\n'],
+  ],
+);
+
+build(
+  'code-ts',
+  `// A text buffer with line offsets, an undo stack and change listeners.
+
+export interface Change {
+  offset: number;
+  length: number;
+  text: string;
+}
+
+export type Listener = (change: Change, version: number) => void;
+
+export class TextBuffer {
+  private text: string;
+  private lineStarts: number[] = [0];
+  private undoStack: Change[] = [];
+  private listeners: Listener[] = [];
+  private version = 0;
+
+  constructor(text = '') {
+    this.text = text;
+    this.computeLines();
+  }
+
+  get length(): number {
+    return this.text.length;
+  }
+
+  get lineCount(): number {
+    return this.lineStarts.length;
+  }
+
+  getText(): string {
+    return this.text;
+  }
+
+  lineAt(offset: number): number {
+    let lo = 0;
+    let hi = this.lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.lineStarts[mid] <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  lineText(line: number): string {
+    const start = this.lineStarts[line];
+    const end = line + 1 < this.lineStarts.length ? this.lineStarts[line + 1] - 1 : this.text.length;
+    return this.text.slice(start, end);
+  }
+
+  apply(change: Change): Change {
+    const removed = this.text.slice(change.offset, change.offset + change.length);
+    this.text = this.text.slice(0, change.offset) + change.text + this.text.slice(change.offset + change.length);
+    this.computeLines();
+    this.version++;
+    const inverse = { offset: change.offset, length: change.text.length, text: removed };
+    this.undoStack.push(inverse);
+    for (const listener of this.listeners) listener(change, this.version);
+    return inverse;
+  }
+
+  insert(offset: number, text: string): void {
+    this.apply({ offset, length: 0, text });
+  }
+
+  delete(offset: number, length: number): void {
+    this.apply({ offset, length, text: '' });
+  }
+
+  undo(): boolean {
+    const change = this.undoStack.pop();
+    if (!change) return false;
+    this.apply(change);
+    this.undoStack.pop();
+    return true;
+  }
+
+  onChange(listener: Listener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  private computeLines(): void {
+    this.lineStarts = [0];
+    for (let i = 0; i < this.text.length; i++) {
+      if (this.text.charCodeAt(i) === 10) this.lineStarts.push(i + 1);
+    }
+  }
+}
+
+export function countWords(buffer: TextBuffer): number {
+  const words = buffer.getText().split(/\\s+/).filter((w) => w.length > 0);
+  return words.length;
+}
+`,
+  [
+    [replace('// A text buffer with line offsets, an undo stack and change listeners.', '// A text buffer for an editor: line offsets, undo and change listeners.'), '  insert(offset: number, text: string): void {\n'],
+    [multi(replace('undoStack', 'history'), replace('undoStack', 'history'), replace('undoStack', 'history'), replace('undoStack', 'history')), '  onChange(listener: Listener): () => void {\n'],
+    [type('  private version = 0;\n', '  private readonly maxUndo = 1000;\n'), '  private computeLines(): void {\n'],
+    [replace('  text: string;\n}', '  text: string;\n  /** Who made the change (for the listeners). */\n  source?: string;\n}'), '  delete(offset: number, length: number): void {\n'],
+    [remove('  get lineCount(): number {\n    return this.lineStarts.length;\n  }\n\n'), '  undo(): boolean {\n'],
+    [type('    this.computeLines();\n    this.version++;\n', '    if (this.history.length > this.maxUndo) this.history.shift();\n'), 'export function countWords(buffer: TextBuffer): number {\n'],
+    [replace('const mid = (lo + hi + 1) >> 1;', 'const mid = Math.ceil((lo + hi) / 2);'), '  lineText(line: number): string {\n'],
+    [insertAfter("export type Listener = (change: Change, version: number) => void;\n", "\nexport const EMPTY: Change = { offset: 0, length: 0, text: '' };\n"), '  private computeLines(): void {\n    this.lineStarts = [0];\n'],
+    [multi(replace('listener(change, this.version)', 'listener(change, this.version, this)'), replace('(change: Change, version: number) => void', '(change: Change, version: number, buffer: TextBuffer) => void')), '    return () => {\n'],
+    [type('  getText(): string {\n    return this.text;\n  }\n', '\n  get currentVersion(): number {\n    return this.version;\n  }\n'), '  apply(change: Change): Change {\n'],
+  ],
+);
