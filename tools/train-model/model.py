@@ -11,7 +11,7 @@ are (no permutation). (Hugging Face's Llama rotates the half-split pairs (i, i +
 llama.cpp's convert_hf_to_gguf.py permutes Wq and Wk; a model trained here needs none.)
 
 Grouped-query attention: query head h reads key/value head h // (n_heads / n_kv_heads), as llama.cpp broadcasts.
-RMSNorm: x * rsqrt(mean(x^2) + eps) * w, in float32.
+RMSNorm: x * rsqrt(mean(x^2) + eps) * w, in float32 (float64 for a float64 reference).
 """
 from __future__ import annotations
 
@@ -51,27 +51,58 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xf = x.float()
+        """In float32 (float64 for a float64 x)."""
+        dt = torch.float64 if x.dtype == torch.float64 else torch.float32
+        xf = x.to(dt)
         y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
-        return (y * self.weight.float()).type_as(x)
+        return (y * self.weight.to(dt)).type_as(x)
 
 
-def rope_tables(head_dim: int, positions: torch.Tensor, base: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin of shape (T, head_dim/2) for the given positions (float64 angles, then float32)."""
-    i = torch.arange(0, head_dim // 2, dtype=torch.float64, device=positions.device)
-    inv = base ** (-2.0 * i / head_dim)
-    ang = positions.to(torch.float64)[:, None] * inv[None, :]
-    return ang.cos().float(), ang.sin().float()
+def rope_tables(head_dim: int, positions: torch.Tensor, base: float, ggml_angles: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin (float64) of shape (T, head_dim/2) for the given positions. The angle of pair i is
+    pos * base^(-2i/head_dim), in float64; with ggml_angles, rounded as llama.cpp (and our engine) compute it in float32:
+    theta_scale = f32(base^(-2/head_dim)), then pos * theta_scale^i by i successive f32 products. The two differ by up
+    to pos * 2^-24 rad (6e-5 at position 1024), which is what a float64 reference of llama.cpp's forward pass needs."""
+    half = head_dim // 2
+    if not ggml_angles:
+        i = torch.arange(0, half, dtype=torch.float64, device=positions.device)
+        ang = positions.to(torch.float64)[:, None] * (base ** (-2.0 * i / head_dim))[None, :]
+    else:
+        scale = torch.tensor(float(torch.tensor(base, dtype=torch.float32)) **
+                             float(torch.tensor(-2.0 / head_dim, dtype=torch.float32)), dtype=torch.float32)
+        cols = [positions.to(torch.float32)]
+        for _ in range(1, half):
+            cols.append(cols[-1] * scale)
+        ang = torch.stack(cols, dim=1).to(torch.float64)
+    return ang.cos(), ang.sin()
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x: (B, H, T, D); rotates the interleaved pairs (x[2i], x[2i+1]) (GGUF llama 'normal' layout)."""
-    xf = x.float()
+    """x: (B, H, T, D); rotates the interleaved pairs (x[2i], x[2i+1]) (GGUF llama 'normal' layout), in float32 (float64
+    for a float64 x)."""
+    dt = torch.float64 if x.dtype == torch.float64 else torch.float32
+    xf, cos, sin = x.to(dt), cos.to(dt), sin.to(dt)
     x0 = xf[..., 0::2]
     x1 = xf[..., 1::2]
     y0 = x0 * cos - x1 * sin
     y1 = x0 * sin + x1 * cos
     return torch.stack((y0, y1), dim=-1).flatten(-2).type_as(x)
+
+
+_MASKS: dict = {}
+
+
+def causal_mask(T: int, g: int, dtype: torch.dtype, device) -> torch.Tensor:
+    """(g*T, T): 0 where key position <= query position, -inf after; g copies of the (T, T) mask stacked (one per
+    query head of a group). Cached per shape: building it every step costs as much as the softmax."""
+    key = (T, g, dtype, str(device))
+    m = _MASKS.get(key)
+    if m is None:
+        m = torch.zeros(T, T, device=device).masked_fill(torch.ones(T, T, dtype=torch.bool, device=device).triu(1),
+                                                         float('-inf')).repeat(g, 1).to(dtype)
+        _MASKS[key] = m
+    return m
 
 
 class Attention(nn.Module):
@@ -102,18 +133,21 @@ class Attention(nn.Module):
                 v = torch.cat((cache[1], v), dim=2)
             cache[:] = [k, v]
         g = c.n_heads // c.n_kv_heads
-        if g > 1:
-            k = k.repeat_interleave(g, dim=1)
-            v = v.repeat_interleave(g, dim=1)
         causal = T > 1  # a single new token sees every cached position
-        if hasattr(F, 'scaled_dot_product_attention'):
+        if hasattr(F, 'scaled_dot_product_attention'):  # PyTorch 2 (fused kernels on a GPU)
+            if g > 1:
+                k = k.repeat_interleave(g, dim=1)
+                v = v.repeat_interleave(g, dim=1)
             y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
         else:
-            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))
+            # PyTorch 1.13 on the CPU: the T x T scores are the cost, so no pass over them that can be avoided. The
+            # softmax scale goes on q; K and V are not copied per query head: query head h = kv * g + j reads kv head
+            # kv, so the g query heads of one kv head are stacked as g*T rows, (B, n_kv_heads, g*T, hd).
+            q = q * (1.0 / math.sqrt(hd))
+            att = q.reshape(B, c.n_kv_heads, g * T, hd) @ k.transpose(-2, -1)  # (B, n_kv_heads, g*T, S)
             if causal:
-                mask = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
-                att = att.masked_fill(mask, float('-inf'))
-            y = F.softmax(att.float(), dim=-1).type_as(q) @ v
+                att = att + causal_mask(T, g, att.dtype, att.device)
+            y = (F.softmax(att, dim=-1) @ v).view(B, c.n_heads, T, hd)
         return self.wo(y.transpose(1, 2).reshape(B, T, c.n_heads * hd))
 
 
@@ -150,6 +184,7 @@ class Llama(nn.Module):
         self.layers = nn.ModuleList([Block(c) for _ in range(c.n_layers)])
         self.norm = RMSNorm(c.dim, c.norm_eps)
         self.output = None if c.tie_embeddings else nn.Linear(c.dim, c.vocab_size, bias=False)
+        self.ggml_angles = False  # RoPE angles rounded as llama.cpp rounds them (rope_tables); for references
         self.apply(self._init)
         for name, p in self.named_parameters():
             if name.endswith('wo.weight') or name.endswith('w_down.weight'):
@@ -167,7 +202,7 @@ class Llama(nn.Module):
                 caches: list | None = None):
         B, T = ids.shape
         pos = torch.arange(start_pos, start_pos + T, device=ids.device)
-        cos, sin = rope_tables(self.c.head_dim, pos, self.c.rope_base)
+        cos, sin = rope_tables(self.c.head_dim, pos, self.c.rope_base, self.ggml_angles)
         x = self.tok_embeddings(ids)
         for i, layer in enumerate(self.layers):
             x = layer(x, cos, sin, None if caches is None else caches[i])

@@ -7,8 +7,8 @@
 2. Tokenizer: our Python BPE's ids equal our engine's (`node dist/cli.js tokenize --batch`) and llama.cpp's
    (node-llama-cpp tokenize) on held-out files of the test split and on awkward strings (Unicode, digits, spaces, CRLF).
 3. Logits at every position of sequences (a held-out file in plain order, a held-out file as a FIM example, a short
-   prompt): PyTorch in float64 with the weights the file holds, against our engine (WebGPU) and llama.cpp (CPU, f32 KV
-   cache), through engine_logits.ts. Metric as in test/gpu/oracle.test.ts: per position max|a - b| / max|b|, the worst
+   prompt): PyTorch in float64 with the weights the file holds (and the RoPE angles rounded to float32 as llama.cpp and
+   the engine compute them: model.rope_tables), against our engine (WebGPU) and llama.cpp (CPU, f32 KV cache), through engine_logits.ts. Metric as in test/gpu/oracle.test.ts: per position max|a - b| / max|b|, the worst
    position reported; also the largest absolute difference and argmax mismatches.
 4. Greedy continuations of 16 tokens agree (PyTorch, engine, llama.cpp), and `node dist/cli.js generate --prompt "def "
    --max-tokens 10 --json` runs and gives PyTorch's greedy tokens.
@@ -97,6 +97,7 @@ def main() -> None:
     report['metadata'] = {k: v for k, v in md.items() if not isinstance(v, list)}
     ok &= worst_rb == 0.0
     ref_model = model.double().eval()
+    ref_model.ggml_angles = True  # float64 throughout, but the RoPE angles rounded as llama.cpp and the engine do
 
     # held-out texts
     rows = [json.loads(l) for l in open(Path(a.data) / 'test.jsonl')]
