@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Draws the loss curve of a training run (its log.csv) as a self-contained SVG (no plotting library needed).
+"""Draws the loss curve of a training run (its log.csv; several for a run in stages) as a self-contained SVG (no
+plotting library needed).
 
-  /usr/bin/python3 tools/train-model/plot_loss.py RUN/log.csv models/loss.svg
+  /usr/bin/python3 tools/train-model/plot_loss.py RUN/log.csv [STAGE2/log.csv ...] models/loss.svg
 
-x: tokens seen (millions); y: cross-entropy (nats per token). Lines: train loss (the logged steps, thin), held-out loss
-over the first 512 positions of each held-out window, and held-out loss over whole 1024-token windows. A dashed
-vertical line marks where training switched to longer windows.
+x: tokens seen (millions, the stages one after the other); y: cross-entropy (nats per token). Lines: train loss (the
+logged steps, thin), held-out loss over the first --seq-len positions of each held-out window, and over whole windows
+(the longest of the run). Dashed vertical lines mark where training switched to other windows, and where a stage began
+(each stage builds its held-out windows from its own arguments, so its held-out lines start anew).
 """
 from __future__ import annotations
 
@@ -18,17 +20,26 @@ L, R, T, B = 64, 170, 30, 50
 
 
 def main() -> None:
-    src, dst = Path(sys.argv[1]), Path(sys.argv[2])
-    rows = list(csv.DictReader(open(src)))
-    tr = [(int(r['tokens']) / 1e6, float(r['train_loss'])) for r in rows if r['train_loss']]
-    ho = [(int(r['tokens']) / 1e6, float(r['heldout_loss'])) for r in rows if r.get('heldout_loss')]
-    hl = [(int(r['tokens']) / 1e6, float(r['heldout_loss_long'])) for r in rows if r.get('heldout_loss_long')]
-    switch = None
-    for a, b in zip(rows, rows[1:]):
-        if a.get('seq_len') and b.get('seq_len') and a['seq_len'] != b['seq_len']:
-            switch = (int(a['tokens']) / 1e6, b['seq_len'])
-    xmax = max(x for x, _ in tr)
-    ys = [y for _, y in tr + ho + hl]
+    srcs, dst = [Path(p) for p in sys.argv[1:-1]], Path(sys.argv[-1])
+    tr, ho, hl, marks = [], [], [], []
+    offset = 0.0
+    for k, src in enumerate(srcs):
+        rows = list(csv.DictReader(open(src)))
+        x = lambda r: offset + int(r['tokens']) / 1e6
+        if k > 0:
+            marks.append((offset, f'stage {k + 1}'))
+            # the stage's own curves: None breaks the held-out lines
+            ho.append(None)
+            hl.append(None)
+        tr += [(x(r), float(r['train_loss'])) for r in rows if r['train_loss']]
+        ho += [(x(r), float(r['heldout_loss'])) for r in rows if r.get('heldout_loss')]
+        hl += [(x(r), float(r['heldout_loss_long'])) for r in rows if r.get('heldout_loss_long')]
+        for a, b in zip(rows, rows[1:]):
+            if a.get('seq_len') and b.get('seq_len') and a['seq_len'] != b['seq_len']:
+                marks.append((x(a), f'{b["seq_len"]}-token windows'))
+        offset = x(rows[-1])
+    xmax = max(p[0] for p in tr)
+    ys = [p[1] for p in tr + ho + hl if p]
     ymin, ymax = max(0.0, min(ys) - 0.2), min(max(ys), min(ys) + 6.0)
 
     def px(x: float) -> float:
@@ -58,25 +69,26 @@ def main() -> None:
     out.append(f'<text x="{(L + W - R) / 2}" y="{H - 12}" text-anchor="middle">tokens seen (millions)</text>')
     out.append(f'<text x="16" y="{(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 16 {(T + H - B) / 2})">'
                'cross-entropy (nats/token)</text>')
-    if switch:
-        out.append(f'<line x1="{px(switch[0]):.1f}" y1="{T}" x2="{px(switch[0]):.1f}" y2="{H - B}" stroke="#999" '
+    for i, (mx, label) in enumerate(marks):
+        out.append(f'<line x1="{px(mx):.1f}" y1="{T}" x2="{px(mx):.1f}" y2="{H - B}" stroke="#999" '
                    'stroke-dasharray="4 4"/>')
-        out.append(f'<text x="{px(switch[0]) + 4:.1f}" y="{T + 14}" fill="#666">{switch[1]}-token windows</text>')
+        out.append(f'<text x="{px(mx) - 4:.1f}" y="{T + 14 + 14 * i}" fill="#666" text-anchor="end">{label}</text>')
 
     def line(pts, color, width, label, k):
-        d = ' '.join(f'{px(x):.1f},{py(y):.1f}' for x, y in pts)
-        out.append(f'<polyline points="{d}" fill="none" stroke="{color}" stroke-width="{width}"/>')
+        for part in ' '.join(f'{px(p[0]):.1f},{py(p[1]):.1f}' if p else '|' for p in pts).split('|'):
+            if part.strip():
+                out.append(f'<polyline points="{part.strip()}" fill="none" stroke="{color}" stroke-width="{width}"/>')
         ly = T + 16 + 20 * k
         out.append(f'<line x1="{W - R + 12}" y1="{ly}" x2="{W - R + 36}" y2="{ly}" stroke="{color}" '
                    f'stroke-width="{max(2, width)}"/>')
         out.append(f'<text x="{W - R + 42}" y="{ly + 4}">{label}</text>')
 
     line(tr, '#9ecae1', 1, 'train', 0)
-    line(ho, '#d94801', 2, 'held-out (512)', 1)
-    if hl and hl != ho:
-        line(hl, '#54278f', 2, 'held-out (1024)', 2)
+    line(ho, '#d94801', 2, 'held-out, start', 1)
+    line(hl, '#54278f', 2, 'held-out, whole', 2)
+    last = [p for p in ho if p][-1][1], [p for p in hl if p][-1][1]
     out.append(f'<text x="{L}" y="{T - 10}" font-weight="bold">pie-code-tiny: loss (final held-out '
-               f'{ho[-1][1]:.3f} / {hl[-1][1] if hl else ho[-1][1]:.3f})</text>')
+               f'{last[0]:.3f} / {last[1]:.3f})</text>')
     out.append('</svg>')
     dst.write_text('\n'.join(out) + '\n')
     print(f'wrote {dst}')

@@ -13,7 +13,8 @@ split into prefix / middle / suffix (at any character, mid-token, as the editor'
 --fim-lines of them the middle is what an editor asks for (one to three whole lines, or the rest of a line and up to
 two more), for the others two uniformly random positions bound it. Each piece is tokenized on its own, and the example is
     BOS <|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|> middle EOS         (PSM order, as session.ts lays out)
-otherwise it is BOS text EOS. Examples are concatenated and cut into windows of --seq-len + 1 tokens (no padding).
+otherwise it is BOS text EOS. Windows of --seq-len + 1 tokens, no padding: each FIM example starts a window and lies
+whole in it, the rest of the window is filled from the concatenated left-to-right examples (--pack fim-whole).
 Everything is drawn from seeded generators (per data worker and epoch), so a run is reproducible from --seed.
 
 Precision: bf16 autocast of the matrix products where the hardware has bf16 units (--precision auto): a CUDA GPU, or a
@@ -139,15 +140,19 @@ def make_example(tok: bpe.Tokenizer, text: str, rng: random.Random, fim_rate: fl
 class Windows(torch.utils.data.IterableDataset):
     """Endless windows of seq_len + 1 tokens from shuffled, chunked, FIM-transformed documents."""
 
-    def __init__(self, docs, tok, seq_len, chunk_chars, fim_rate, fim_lines, seed, start_epoch=0, shuffle_windows=256):
+    def __init__(self, docs, tok, seq_len, chunk_chars, fim_rate, fim_lines, seed, start_epoch=0, shuffle_windows=256,
+                 pack='fim-whole'):
         super().__init__()
+        self.pack = pack
         self.docs, self.tok, self.seq_len = docs, tok, seq_len
         self.chunk_chars, self.fim_rate, self.fim_lines = chunk_chars, fim_rate, fim_lines
         self.seed, self.start_epoch = seed, start_epoch
         self.shuffle_windows = shuffle_windows
 
     def _windows(self, wid: int, nw: int):
-        buf: list[int] = []
+        buf: list[int] = []  # left-to-right tokens (and, with pack 'split', FIM examples too)
+        fims: list[list[int]] = []  # FIM examples waiting for a window of their own
+        n = self.seq_len + 1
         epoch = self.start_epoch
         while True:
             rng = random.Random(f'{self.seed}:{epoch}:{wid}')
@@ -155,10 +160,32 @@ class Windows(torch.utils.data.IterableDataset):
             rng.shuffle(order)
             for di in order:
                 for chunk in chunk_doc(self.docs[di], self.chunk_chars, rng):
-                    buf.extend(make_example(self.tok, chunk, rng, self.fim_rate, self.fim_lines))
-                    while len(buf) >= self.seq_len + 1:
-                        yield buf[:self.seq_len + 1]
-                        buf = buf[self.seq_len + 1:]
+                    ex = make_example(self.tok, chunk, rng, self.fim_rate, self.fim_lines)
+                    if self.pack == 'split' or ex[1] != self.tok.fim_prefix:
+                        buf.extend(ex)
+                    elif len(ex) <= n:
+                        fims.append(ex)
+                    else:  # a FIM example longer than a window: its text goes left to right instead
+                        buf.extend([self.tok.bos] + self.tok.encode(chunk) + [self.tok.eos])
+                    # each FIM example starts a window (whole, so its middle sees all of its prefix and suffix); the
+                    # rest of that window is filled from the stream of left-to-right examples
+                    while fims:
+                        k, size = 1, len(fims[0])  # FIM examples that fit one window together
+                        while k < len(fims) and size + len(fims[k]) <= n:
+                            size += len(fims[k])
+                            k += 1
+                        fill = n - size
+                        if len(buf) < fill:
+                            if len(fims) <= 64 or sum(map(len, fims[k:])) < fill - len(buf):
+                                break  # wait for more left-to-right text
+                            while len(buf) < fill:  # a backlog (--fim-rate near 1): later FIM examples are cut
+                                buf.extend(fims.pop(k))
+                        yield [t for f in fims[:k] for t in f] + buf[:fill]
+                        del fims[:k]
+                        buf = buf[fill:]
+                    while len(buf) >= n:
+                        yield buf[:n]
+                        buf = buf[n:]
             epoch += 1
 
     def __iter__(self):
@@ -176,11 +203,11 @@ class Windows(torch.utils.data.IterableDataset):
             yield torch.tensor(out, dtype=torch.long)
 
 
-def heldout_windows(path: Path, tok, seq_len, chunk_chars, fim_rate, fim_lines, seed, n) -> torch.Tensor:
+def heldout_windows(path: Path, tok, seq_len, chunk_chars, fim_rate, fim_lines, seed, n, pack) -> torch.Tensor:
     docs = load_docs(path, None)
     rng = random.Random(f'{seed}:heldout')
     rng.shuffle(docs)
-    it = iter(Windows(docs, tok, seq_len, chunk_chars, fim_rate, fim_lines, seed + 7919))
+    it = iter(Windows(docs, tok, seq_len, chunk_chars, fim_rate, fim_lines, seed + 7919, pack=pack))
     return torch.stack([next(it) for _ in range(n)])
 
 
@@ -251,6 +278,12 @@ def main() -> None:
     ap.add_argument('--num-workers', type=int, default=0, help='DataLoader workers (tokenization runs there)')
     ap.add_argument('--compile', action='store_true', help='torch.compile (PyTorch 2, GPU)')
     ap.add_argument('--resume', action='store_true')
+    ap.add_argument('--data-epoch', type=int, default=0,
+                    help='where the seeded data stream starts (a second stage starts at 1: a new shuffle and new FIM '
+                         'splits of the same files; the held-out windows stay the same for a given --fim-rate)')
+    ap.add_argument('--init-from', default=None,
+                    help='a checkpoint to start from (weights and optimizer state) with a new run and schedule: a '
+                         'second stage, e.g. more fill-in-the-middle; the model and tokenizer must be the same')
     ap.add_argument('--max-train-mb', type=float, default=None, help='read only the first MB of the train split')
     ap.add_argument('--fim-rate', type=float, default=0.5)
     ap.add_argument('--fim-lines', type=float, default=0.5,
@@ -275,6 +308,10 @@ def main() -> None:
     ap.add_argument('--precision', choices=('auto', 'f32', 'bf16'), default='auto',
                     help='bf16 autocast for the matrix products (f32 weights, optimizer and norms); auto: bf16 on a '
                          'GPU that has it, and on a CPU with bf16 matrix units (AMX or AVX512-BF16, through oneDNN)')
+    ap.add_argument('--pack', choices=('fim-whole', 'split'), default='fim-whole',
+                    help='fim-whole: each FIM example starts a window and lies whole in it (the rest of the window '
+                         'from left-to-right examples); split: all examples concatenated and cut anywhere (the first '
+                         'stage of the shipped model; its FIM middles mostly lost their prefix to the previous window)')
     ap.add_argument('--weight-decay', type=float, default=0.1)
     a = ap.parse_args()
 
@@ -322,6 +359,13 @@ def main() -> None:
         opt.load_state_dict(ck['optimizer'])
         step, tokens_seen, elapsed0 = ck['step'], ck['tokens'], ck['seconds']
         print(f'resumed from step {step}', file=sys.stderr)
+    elif a.init_from:
+        ck = torch.load(a.init_from, map_location=device)
+        assert ck['config'] == cfg.to_dict(), f'{a.init_from} is another model: {ck["config"]} != {cfg.to_dict()}'
+        assert ck['tokenizer']['merges'] == tok.merges, f'{a.init_from} has another tokenizer'
+        model.load_state_dict(ck['model'])
+        opt.load_state_dict(ck['optimizer'])
+        print(f'starting from {a.init_from} (its step {ck["step"]}, {ck["tokens"]:,} tokens)', file=sys.stderr)
     fwd = torch.compile(model) if a.compile else model
 
     t0 = time.time()
@@ -330,12 +374,12 @@ def main() -> None:
     long_len = max(n for n, _ in phases)
     assert long_len <= cfg.context_length
     val = heldout_windows(data / 'test.jsonl', tok, long_len, int((a.chunk_tokens or long_len) * 3.0), a.fim_rate,
-                          a.fim_lines, a.seed, a.eval_windows)
+                          a.fim_lines, a.seed, a.eval_windows, a.pack)
     print(f'{len(docs)} train files, {sum(map(len, docs)) / 1e6:.1f} M chars; {len(val)} held-out windows; '
           f'model {model.num_params() / 1e6:.2f} M parameters ({time.time() - t0:.1f}s)', file=sys.stderr)
     def make_loader(seq_len: int, batch_size: int, epoch: int):
         cc = int((a.chunk_tokens or seq_len) * 3.0)
-        ds = Windows(docs, tok, seq_len, cc, a.fim_rate, a.fim_lines, a.seed, start_epoch=epoch)
+        ds = Windows(docs, tok, seq_len, cc, a.fim_rate, a.fim_lines, a.seed, start_epoch=epoch, pack=a.pack)
         return iter(torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=a.num_workers,
                                                 pin_memory=device.type == 'cuda', persistent_workers=a.num_workers > 0))
 
@@ -371,7 +415,7 @@ def main() -> None:
             n = phases[phase][0]
             bs = max(1, a.batch_size * a.seq_len // n)
             print(f'step {step}: windows of {n} tokens, batch {bs}', file=sys.stderr)
-            it = make_loader(n, bs, step if phase == 0 else 10_000 * phase + step)
+            it = make_loader(n, bs, a.data_epoch + (step if phase == 0 else 10_000 * phase + step))
         lr = lr_at(step, a, elapsed)
         for g in opt.param_groups:
             g['lr'] = lr
