@@ -21,7 +21,7 @@ export const KNOWN_MODELS: Record<string, KnownModel> = {
   'pie-code-tiny.gguf': {
     file: 'pie-code-tiny.gguf',
     bundled: 'models/pie-code-tiny.gguf',
-    sha256: '016c0749ba7f9694209866a01d1754670a2bc1d848cf283b38524a543889db79',
+    sha256: 'db1bc7a89fa69dcd6910be7ad43335512502ffdd90b4e1e43ff2d285a7193701',
   },
   'stories260K.gguf': {
     file: 'stories260K.gguf',

@@ -24,7 +24,8 @@ def main() -> None:
         tail = [float(r['train_loss']) for r in rows[-5:]]
         print(f"steps {last['step']}, tokens {int(last['tokens']):,}, {float(last['seconds']) / 60:.1f} min; "
               f"train loss (mean of the last 5 logged) {sum(tail) / len(tail):.3f}; held-out loss "
-              f"{held[-1]['heldout_loss']} (first 512 positions) / {held[-1]['heldout_loss_long']} (1024-token windows)\n")
+              f"{held[-1]['heldout_loss']} (the first --seq-len positions of each window) / "
+              f"{held[-1]['heldout_loss_long']} (whole windows)\n")
     for path in a.eval:
         e = json.load(open(path))
         for task, groups in e['summary'].items():

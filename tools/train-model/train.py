@@ -4,7 +4,7 @@ train_tokenizer.py, on a mixture of fill-in-the-middle (PSM) and plain left-to-r
 
   /usr/bin/python3 tools/train-model/train.py --preset smoke --out .cache/train-runs/smoke     # a few minutes, CPU
   nice -n 19 /usr/bin/python3 tools/train-model/train.py --preset cpu1h --threads 2      # the first model (68 min, f32)
-  nice -n 19 /usr/bin/python3 tools/train-model/train.py --preset cpu-amx --threads 2    # the shipped model (bf16 on AMX)
+  nice -n 19 /usr/bin/python3 tools/train-model/train.py --preset cpu-amx --threads 2    # the shipped model's first stage
   python3 tools/train-model/train.py --preset gpu --out runs/gpu --device cuda                  # the real run
 
 Examples. Each file of the train split is cut at line ends into chunks of about --chunk-tokens tokens' worth of
@@ -52,14 +52,15 @@ PRESETS = {
     'smoke': (dict(dim=64, n_layers=2, n_heads=4, n_kv_heads=2, ffn_dim=176, context_length=2048),
               dict(seq_len=256, batch_size=8, grad_accum=1, lr=3e-3, warmup=20, max_steps=300, max_minutes=5.0,
                    eval_interval=50, eval_windows=16)),
-    # CPU, about 70 minutes on 2 shared cores (the shipped pie-code-tiny): 2.4M parameters (4.8 MB as F16); 512-token
-    # windows for the first 75% of the time, then 1024-token windows (the context it is trained for)
+    # CPU, about 70 minutes on 2 shared cores (the first pie-code-tiny, which did not beat the baselines): 2.4M
+    # parameters (4.8 MB as F16); 512-token windows for the first 75% of the time, then 1024-token windows
     'cpu1h': (dict(dim=192, n_layers=4, n_heads=6, n_kv_heads=2, ffn_dim=512, context_length=1024),
               dict(seq_len=512, batch_size=8, grad_accum=1, lr=3e-3, warmup=30, max_steps=100000, max_minutes=68.0,
                    eval_interval=100, eval_windows=24, schedule='time', seq_phases='1024@0.75')),
     # CPU with bf16 matrix units (AMX: Intel Sapphire Rapids and later), about 3.5 hours on 2 cores: 5.4M parameters
     # (11 MB as F16), head_dim 64 (4 query heads: the T x T attention scores, not the matrix products, are what costs
-    # on a CPU); windows of 512 tokens, then 1024 from 70% of the time, then 2048 (the full context) from 90%
+    # on a CPU); windows of 512 tokens, then 1024 from 70% of the time, then 2048 (the full context) from 90%. The
+    # shipped model: this preset (200 minutes, --pack split), then a FIM stage from its checkpoint (see the README)
     'cpu-amx': (dict(dim=256, n_layers=6, n_heads=4, n_kv_heads=2, ffn_dim=688, context_length=2048),
                 dict(seq_len=512, batch_size=16, grad_accum=1, lr=2e-3, warmup=200, max_steps=10**6, max_minutes=210.0,
                      eval_interval=250, eval_windows=48, schedule='time', seq_phases='1024@0.7,2048@0.9')),
@@ -106,12 +107,14 @@ def chunk_doc(text: str, max_chars: int, rng: random.Random) -> list[str]:
     return out
 
 
-def fim_span(text: str, rng: random.Random, line_frac: float) -> tuple[int, int]:
+def fim_span(text: str, rng: random.Random, line_frac: float, code_lines: bool = True) -> tuple[int, int]:
     """Where the middle of a FIM example starts and ends. With probability line_frac an editor's kind of middle: from
     the start of a random line, or from a random point inside it, to the end of that line or of one of the next two
     (newline included); otherwise two uniformly random points (the middle can be anything, even empty)."""
     if rng.random() < line_frac:
         starts = [0] + [i + 1 for i, c in enumerate(text) if c == '\n' and i + 1 < len(text)]
+        if code_lines:  # from a line with code on it (not a blank line: there, a middle is often a lone newline)
+            starts = [i for i in starts if text[i:text.find('\n', i) if '\n' in text[i:] else len(text)].strip()] or starts
         k = rng.randrange(len(starts))
         i = starts[k]
         j = i
@@ -128,9 +131,10 @@ def fim_span(text: str, rng: random.Random, line_frac: float) -> tuple[int, int]
     return i, j
 
 
-def make_example(tok: bpe.Tokenizer, text: str, rng: random.Random, fim_rate: float, fim_lines: float) -> list[int]:
+def make_example(tok: bpe.Tokenizer, text: str, rng: random.Random, fim_rate: float, fim_lines: float,
+                 code_lines: bool = True) -> list[int]:
     if rng.random() < fim_rate and len(text) >= 2:
-        i, j = fim_span(text, rng, fim_lines)
+        i, j = fim_span(text, rng, fim_lines, code_lines)
         pre, mid, suf = text[:i], text[i:j], text[j:]
         return ([tok.bos, tok.fim_prefix] + tok.encode(pre) + [tok.fim_suffix] + tok.encode(suf) + [tok.fim_middle]
                 + tok.encode(mid) + [tok.eos])
@@ -141,9 +145,9 @@ class Windows(torch.utils.data.IterableDataset):
     """Endless windows of seq_len + 1 tokens from shuffled, chunked, FIM-transformed documents."""
 
     def __init__(self, docs, tok, seq_len, chunk_chars, fim_rate, fim_lines, seed, start_epoch=0, shuffle_windows=256,
-                 pack='fim-whole'):
+                 pack='fim-whole', short_chunks=0.0):
         super().__init__()
-        self.pack = pack
+        self.pack, self.short_chunks = pack, short_chunks
         self.docs, self.tok, self.seq_len = docs, tok, seq_len
         self.chunk_chars, self.fim_rate, self.fim_lines = chunk_chars, fim_rate, fim_lines
         self.seed, self.start_epoch = seed, start_epoch
@@ -159,8 +163,11 @@ class Windows(torch.utils.data.IterableDataset):
             order = list(range(wid, len(self.docs), nw))
             rng.shuffle(order)
             for di in order:
-                for chunk in chunk_doc(self.docs[di], self.chunk_chars, rng):
-                    ex = make_example(self.tok, chunk, rng, self.fim_rate, self.fim_lines)
+                # a share of the files in chunks a quarter as long: FIM examples of a few hundred tokens, several to
+                # a window (more middles, and more of their ends, per step)
+                cc = self.chunk_chars // 4 if self.short_chunks and rng.random() < self.short_chunks else self.chunk_chars
+                for chunk in chunk_doc(self.docs[di], cc, rng):
+                    ex = make_example(self.tok, chunk, rng, self.fim_rate, self.fim_lines, self.pack != 'split')
                     if self.pack == 'split' or ex[1] != self.tok.fim_prefix:
                         buf.extend(ex)
                     elif len(ex) <= n:
@@ -203,11 +210,13 @@ class Windows(torch.utils.data.IterableDataset):
             yield torch.tensor(out, dtype=torch.long)
 
 
-def heldout_windows(path: Path, tok, seq_len, chunk_chars, fim_rate, fim_lines, seed, n, pack) -> torch.Tensor:
+def heldout_windows(path: Path, tok, seq_len, chunk_chars, fim_rate, fim_lines, seed, n, pack,
+                    short_chunks) -> torch.Tensor:
     docs = load_docs(path, None)
     rng = random.Random(f'{seed}:heldout')
     rng.shuffle(docs)
-    it = iter(Windows(docs, tok, seq_len, chunk_chars, fim_rate, fim_lines, seed + 7919, pack=pack))
+    it = iter(Windows(docs, tok, seq_len, chunk_chars, fim_rate, fim_lines, seed + 7919, pack=pack,
+                      short_chunks=short_chunks))
     return torch.stack([next(it) for _ in range(n)])
 
 
@@ -310,8 +319,11 @@ def main() -> None:
                          'GPU that has it, and on a CPU with bf16 matrix units (AMX or AVX512-BF16, through oneDNN)')
     ap.add_argument('--pack', choices=('fim-whole', 'split'), default='fim-whole',
                     help='fim-whole: each FIM example starts a window and lies whole in it (the rest of the window '
-                         'from left-to-right examples); split: all examples concatenated and cut anywhere (the first '
-                         'stage of the shipped model; its FIM middles mostly lost their prefix to the previous window)')
+                         'from left-to-right examples); split: all examples concatenated and cut anywhere, and line '
+                         'middles from any line, blank ones too (the first stage of the shipped model, reproduced '
+                         'exactly; half its FIM middles lost their prefix to the previous window)')
+    ap.add_argument('--short-chunks', type=float, default=0.0,
+                    help='the share of files cut into chunks a quarter of --chunk-tokens long')
     ap.add_argument('--weight-decay', type=float, default=0.1)
     a = ap.parse_args()
 
@@ -374,12 +386,13 @@ def main() -> None:
     long_len = max(n for n, _ in phases)
     assert long_len <= cfg.context_length
     val = heldout_windows(data / 'test.jsonl', tok, long_len, int((a.chunk_tokens or long_len) * 3.0), a.fim_rate,
-                          a.fim_lines, a.seed, a.eval_windows, a.pack)
+                          a.fim_lines, a.seed, a.eval_windows, a.pack, a.short_chunks)
     print(f'{len(docs)} train files, {sum(map(len, docs)) / 1e6:.1f} M chars; {len(val)} held-out windows; '
           f'model {model.num_params() / 1e6:.2f} M parameters ({time.time() - t0:.1f}s)', file=sys.stderr)
     def make_loader(seq_len: int, batch_size: int, epoch: int):
         cc = int((a.chunk_tokens or seq_len) * 3.0)
-        ds = Windows(docs, tok, seq_len, cc, a.fim_rate, a.fim_lines, a.seed, start_epoch=epoch, pack=a.pack)
+        ds = Windows(docs, tok, seq_len, cc, a.fim_rate, a.fim_lines, a.seed, start_epoch=epoch, pack=a.pack,
+                     short_chunks=a.short_chunks)
         return iter(torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=a.num_workers,
                                                 pin_memory=device.type == 'cuda', persistent_workers=a.num_workers > 0))
 
