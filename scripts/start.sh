@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The main job: the extension in a real VS Code. Installs what is missing, packs the extension (.vsix), installs it into
-# code-server (VS Code served to a browser) whose state lives in .cache/vscode, points "pie.modelPath" at the default
-# model, and serves VS Code on http://127.0.0.1:${PORT:-8080}/ with a sample workspace open. Ctrl+C stops it.
+# The main job: the extension in a real VS Code. Installs what is missing, packs the extension (.vsix, with the default
+# model inside), installs it into code-server (VS Code served to a browser) whose state lives in .cache/vscode, and
+# serves VS Code on http://127.0.0.1:${PORT:-8080}/ with a sample workspace open. Ctrl+C stops it.
 #
 #   npm start                      # sample workspace (a copy of test/e2e/workspace in .cache/workspace)
 #   npm start -- /path/to/folder   # another folder
 #   PORT=9000 npm start
+#   PIE_MODEL=/path/model.gguf npm start   # another model ("pie.modelPath"); by default the one the extension ships
 #
 # Open the printed URL in a browser with WebGPU (Chrome or Edge 113+; Chromium on Linux may need
 # --enable-unsafe-webgpu). WebGPU exists only in secure contexts: use 127.0.0.1 or localhost (an SSH tunnel for a
@@ -28,9 +29,12 @@ echo "start: packing the extension"
 out=$(npm run --silent package 2>&1) || { echo "$out" >&2; echo "start: npm run package failed" >&2; exit 1; }
 vsix=$(echo "$out" | sed -n 's/.*Packaged: \(\S*\.vsix\).*/\1/p')
 
-# The default model: ../shared/fixtures, else .cache/models, else downloaded there with its sha256 checked.
-model=$(node_modules/.bin/tsx -e "import('./src/cli/models.ts').then(async (m) => console.log(await m.resolveKnownModel(m.DEFAULT_MODEL, (s) => console.error(s))))" | tail -n 1) ||
-  { echo "start: the default model could not be found or downloaded" >&2; exit 1; }
+# "pie.modelPath": PIE_MODEL, or empty for the model packed into the extension (models/pie-code-tiny.gguf).
+model=${PIE_MODEL:-}
+if [ -n "$model" ]; then
+  [ -f "$model" ] || { echo "start: PIE_MODEL=$model is not a file" >&2; exit 1; }
+  model=$(cd "$(dirname "$model")" && pwd)/$(basename "$model")
+fi
 
 state="$root/.cache/vscode"
 ws="${1:-$root/.cache/workspace}"
@@ -43,8 +47,8 @@ export HOME="$state/home" TMPDIR="$state/tmp" XDG_CONFIG_HOME="$state/xdg/config
   XDG_CACHE_HOME="$state/xdg/cache" XDG_STATE_HOME="$state/xdg/state" XDG_RUNTIME_DIR="$state/xdg/runtime"
 dirs=(--user-data-dir "$state/user" --extensions-dir "$state/extensions")
 
-# User settings: pie.modelPath set on every start, everything else the user's own (a settings.json with comments is
-# left alone, with a note).
+# User settings: pie.modelPath set on every start (PIE_MODEL or empty), everything else the user's own (a settings.json
+# with comments is left alone, with a note).
 node -e '
   const fs = require("fs");
   const [file, model] = process.argv.slice(1);
@@ -57,7 +61,7 @@ node -e '
 ' "$state/user/User/settings.json" "$model"
 
 node "$entry" "${dirs[@]}" --install-extension "$vsix" --force >/dev/null
-echo "start: installed $(basename "$vsix") into .cache/vscode; pie.modelPath = $model"
+echo "start: installed $(basename "$vsix") into .cache/vscode; model: ${model:-models/pie-code-tiny.gguf, packed into the extension}"
 echo
 echo "  Open http://127.0.0.1:$port/?folder=$ws"
 echo "  (a browser with WebGPU; then type in a file, or run \"PIE: Show engine\" from the command palette)"

@@ -1,9 +1,10 @@
 // `pie`: the engine from the command line. Subcommands: generate, tokenize, complete, replay, bench engine, bench edit.
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchEngine } from './bench.js';
 import { openModel, readStdin, tokenizerFromFile } from './common.js';
-import { DEFAULT_MODEL, resolveKnownModel } from './models.js';
+import { DEFAULT_MODEL, KNOWN_MODELS, resolveKnownModel } from './models.js';
 import { generate } from '../engine/generate.js';
 import { DocumentSession, METHODS, type Method } from '../engine/session.js';
 import { benchEdit, printBenchEdit } from './bench-edit.js';
@@ -20,7 +21,7 @@ const USAGE = `pie: local code completion engine (WebGPU)
   pie replay --model FILE --document FILE --edits FILE.jsonl --method pie|cfe|prefix|full [--compare METHOD]
                [--resync-threshold ROWS] [--refresh-window TOKENS] [--json]
 
---model defaults to ${DEFAULT_MODEL} (from ../shared/fixtures, or downloaded once with its sha256 checked).
+--model defaults to ${DEFAULT_MODEL}, our code model (${KNOWN_MODELS[DEFAULT_MODEL]?.bundled ?? 'downloaded once with its sha256 checked'}).
 PIE_GPU=vulkan|lavapipe|swiftshader|gles picks the WebGPU adapter; by default the first that works.`;
 
 class UsageError extends Error {}
@@ -51,7 +52,8 @@ async function cmdGenerate(argv: string[]): Promise<void> {
     },
   });
   if (values.prompt === undefined) throw new UsageError('generate needs --prompt TEXT');
-  const { ctx, model } = await openModel(await modelPath(values.model));
+  const file = await modelPath(values.model);
+  const { ctx, model } = await openModel(file);
   try {
     const result = await generate(model, values.prompt, {
       maxTokens: num(values['max-tokens'], 'max-tokens', 64),
@@ -65,6 +67,7 @@ async function cmdGenerate(argv: string[]): Promise<void> {
       console.log(
         JSON.stringify({
           device: ctx.describe(),
+          model: basename(file),
           promptTokens: result.promptTokens,
           tokens: result.tokens,
           text: result.text,
@@ -126,11 +129,12 @@ async function cmdComplete(argv: string[]): Promise<void> {
   const text = readFileSync(values.file, 'utf8');
   const offset = num(values.offset, 'offset', text.length);
   if (!Number.isInteger(offset) || offset < 0 || offset > text.length) throw new UsageError(`--offset must be an integer in [0, ${text.length}]`);
-  const { ctx, model } = await openModel(await modelPath(values.model));
+  const file = await modelPath(values.model);
+  const { ctx, model } = await openModel(file);
   const s = new DocumentSession(model, text);
   try {
     const c = await s.complete({ offset, maxTokens: num(values['max-tokens'], 'max-tokens', 32), maxLines: num(values['max-lines'], 'max-lines', 4) });
-    if (values.json) console.log(JSON.stringify({ device: ctx.describe(), offset, text: c.text, tokens: c.tokens, stopReason: c.stopReason, firstTokenMs: c.firstTokenMs }));
+    if (values.json) console.log(JSON.stringify({ device: ctx.describe(), model: basename(file), offset, text: c.text, tokens: c.tokens, stopReason: c.stopReason, firstTokenMs: c.firstTokenMs }));
     else process.stdout.write(`${c.text}\n`);
   } finally {
     s.destroy();

@@ -4,7 +4,7 @@ import type { EngineSettings } from '../protocol/messages.js';
 
 export interface Config {
   enabled: boolean;
-  /** Empty: the default model (downloaded once into the extension's storage, sha256 checked). */
+  /** Empty: the default model (shipped inside the extension; else downloaded once into its storage, sha256 checked). */
   modelPath: string;
   maxTokens: number;
   maxLines: number;

@@ -58,11 +58,12 @@ e2e('PIE: Show engine shows a WebGPU device in the engine webview', 180_000, asy
 });
 
 e2e('typing shows ghost text; Tab accepts it; the status bar gives the latency', 180_000, async (v, t) => {
-  await v.openFile('story.txt');
+  await v.openFile('stats.py');
   await v.statusBarText(/^PIE ready$/, 90_000);
   await v.gotoEnd();
-  await v.typeText(' One day');
-  const before = await v.waitForEditorText((s) => s.endsWith('in the sun.\n One day'));
+  // mid-expression, where any code model has something to write
+  await v.typeText('    m = mean(values)\n    return sum(');
+  const before = await v.waitForEditorText((s) => s.endsWith('def variance(values):\n    m = mean(values)\n    return sum('));
   const t0 = Date.now();
   const ghost = await v.waitForGhostText(60_000);
   t.diagnostic(`ghost text ${Date.now() - t0} ms after the last key: ${JSON.stringify(ghost)}`);
@@ -78,27 +79,31 @@ e2e('typing shows ghost text; Tab accepts it; the status bar gives the latency',
   assert.match(tooltip, /Edit to ghost text: [\d.]+ ms/);
 });
 
-/** What the CLI (`pie complete`, a fresh session in Node's Dawn) completes for `text` at its end, as ghost text shows it. */
+/** Runs the CLI (in Node, on Dawn) with the model the extension uses; its JSON line, parsed. */
+function cli<T>(args: string[], stdin = ''): T {
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli.js'), ...args, '--model', shared.modelPath(), '--json'], { encoding: 'utf8', timeout: 120_000, input: stdin });
+  if (r.status !== 0) throw new Error(`pie ${args[0]} failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
+}
+
+/** What `pie complete` (a fresh session) completes for `text` at its end, as ghost text shows it. */
 function cliCompletion(text: string, maxTokens: number, maxLines: number): { text: string; device: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'pie-e2e-cli-'));
+  const dir = mkdtempSync(join(tmpdir(), 'pie-e2e-doc-'));
   try {
     const file = join(dir, 'doc.txt');
     writeFileSync(file, text);
-    const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'complete', '--model', shared.modelPath(), '--file', file, '--max-tokens', String(maxTokens), '--max-lines', String(maxLines), '--json'], { encoding: 'utf8', timeout: 120_000 });
-    if (r.status !== 0) throw new Error(`pie complete failed (${r.status}): ${r.stderr}`);
-    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { text: string; device: string };
-    return out;
+    return cli(['complete', '--file', file, '--max-tokens', String(maxTokens), '--max-lines', String(maxLines)]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 e2e('the ghost text is what the CLI completes for the same document and cursor', 180_000, async (v, t) => {
-  await v.openFile('fable.txt');
+  await v.openFile('numbers.ts');
   await v.statusBarText(/^PIE (ready|\d+ ms)$/, 90_000);
   await v.gotoEnd();
-  await v.typeText('Tom');
-  const doc = await v.waitForEditorText((s) => s.endsWith('\nTom'));
+  await v.typeText('\nexport function max(values: number[]): number {\n  let best = values[');
+  const doc = await v.waitForEditorText((s) => s.endsWith('): number {\n  let best = values['));
   const ghost = await v.waitForGhostText(60_000);
   // The extension's defaults (package.json): 32 tokens, 4 lines. Ghost text drops the trailing newlines.
   const cli = cliCompletion(doc, 32, 4);
@@ -108,10 +113,11 @@ e2e('the ghost text is what the CLI completes for the same document and cursor',
   await v.press('Escape');
 });
 
-e2e('typing a sentence word by word: edit-to-ghost-text latency from the status bar', 240_000, async (v, t) => {
+e2e('typing code word by word: edit-to-ghost-text latency from the status bar', 240_000, async (v, t) => {
   await v.focusEditor();
   await v.gotoEnd();
-  const words = [' and', ' his', ' dog', ' ran', ' to', ' the', ' park', ' to', ' play', ' with', ' the', ' ball.'];
+  // the rest of max() in numbers.ts, after the previous test's `let best = values[`
+  const words = ['0];', '\n  for', ' (const', ' v', ' of', ' values)', ' {', '\n    if', ' (v', ' >', ' best)', ' best', ' =', ' v;'];
   const tooltipOf = () => v.statusBarTooltip(/^PIE \d+ ms$/);
   let last = await tooltipOf();
   const rows: { word: string; ms: number; firstTokenMs: number; encoded: number; moved: number }[] = [];
@@ -146,16 +152,27 @@ e2e('an edit in the middle, then a completion further down: rows re-rotated, no 
   await v.press('Escape');
   // Delete the first line (a command, not typing: no completion is asked for up there), then add text at the end in
   // one input event, so that exactly one completion request follows the deletion and carries its plan. The keys go to
-  // the editor only if it has the focus: take it first, and see the line go before typing on (in one CI run the keys
-  // were lost, the typing below took the focus back, and the line stayed).
-  await v.focusEditor();
-  await v.press('Control+Home');
-  await v.press('Shift+ArrowDown');
-  await v.press('Delete');
-  await v.waitForEditorText((s) => !s.includes('A small program'));
+  // the editor only if it has the focus: take it first, and see the line go before typing on. In one CI run the keys
+  // were lost (the typing below took the focus back, and the line stayed); in another, VS Code drew a suggestion at the
+  // top of the file and the selection and the deletion did not happen. So: Escape first, and again until the line is
+  // gone (each try starts by checking that it is still there, so no second line goes).
+  for (let attempt = 1; ; attempt++) {
+    await v.focusEditor();
+    await v.press('Escape');
+    await v.press('Control+Home');
+    await v.press('Shift+ArrowDown');
+    await v.press('Delete');
+    try {
+      await v.waitForEditorText((s) => !s.includes('A small program'), 5_000);
+      break;
+    } catch (e) {
+      if (attempt === 3) throw e;
+      t.diagnostic(`try ${attempt}: the first line is still there; once more`);
+    }
+  }
   await v.gotoEnd();
   await v.insertText(' main');
-  await v.waitForEditorText((s) => s.endsWith('\n# main') && !s.includes('A small program'));
+  const after = await v.waitForEditorText((s) => s.endsWith('\n# main') && !s.includes('A small program'));
   await v.waitForGhostText(60_000);
   const tooltip = await v.statusBarTooltip(/^PIE \d+ ms$/);
   t.diagnostic(`tooltip: ${tooltip.replace(/\n/g, ' | ')}`);
@@ -164,7 +181,10 @@ e2e('an edit in the middle, then a completion further down: rows re-rotated, no 
   const doc = /This file since its cache was built: (\d+) rows re-rotated, (\d+) tokens encoded over (\d+) completions; full re-encodes: (\d+)/.exec(tooltip);
   assert.ok(doc, tooltip);
   const [moved, encoded, completions, resyncs] = doc.slice(1).map(Number) as [number, number, number, number];
-  assert.ok(moved >= 100, `rows re-rotated since the cache was built: ${moved} (about 130 rows follow the deleted line)`);
+  // Every row after the deleted line moved up: each was re-rotated, or encoded again (the refresh window's stale rows
+  // before the cursor, the typed text, the seam); with encoding capped below, most of them were re-rotated.
+  const rest = cli<{ ids: number[] }>(['tokenize'], after).ids.length;
+  assert.ok(moved + encoded >= rest && moved >= 0.5 * rest, `rows re-rotated since the cache was built: ${moved}, tokens encoded: ${encoded}; ${rest} tokens follow the deleted line`);
   assert.equal(resyncs, 0);
   assert.ok(completions >= 1 && encoded < 40 * completions, `${encoded} tokens encoded over ${completions} completions`);
   assert.doesNotMatch(tooltip, /built from scratch/);

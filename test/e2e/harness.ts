@@ -13,6 +13,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
+import { DEFAULT_MODEL } from '../../src/cli/models.js';
 import { fixtureModel } from '../helpers/fixtures.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -430,13 +431,21 @@ export class VsCode {
       const ed = document.querySelector('.editor-instance .monaco-editor.focused') ?? document.querySelector('.editor-instance .monaco-editor');
       if (!ed) return '';
       const inline = Array.from(ed.querySelectorAll('.view-lines .ghost-text-decoration, .view-lines .ghost-text-decoration-preview')).map((e) => e.textContent ?? '').join('');
-      // Lines after the first are drawn in a view zone (class ghost-text) below the cursor's line.
-      const zones = Array.from(ed.querySelectorAll<HTMLElement>('.view-zones .ghost-text'));
+      // Lines after the first are drawn in a view zone below the cursor's line, as .view-line elements (an empty line
+      // too). In plain text the zone itself has the class ghost-text; in code, syntax highlighting gives every token
+      // of a line its own span with that class (VS Code 1.100): the zones are found from those spans up, and their
+      // lines read in order, so that a blank line inside the suggestion is kept.
+      const zones: HTMLElement[] = [];
+      for (const g of Array.from(ed.querySelectorAll<HTMLElement>('.view-zones .ghost-text'))) {
+        let z = g;
+        while (z.parentElement && !z.parentElement.classList.contains('view-zones')) z = z.parentElement;
+        if (!zones.includes(z)) zones.push(z);
+      }
       const extra: string[] = [];
       for (const z of zones) {
-        const ls = Array.from(z.querySelectorAll<HTMLElement>('.view-line'));
-        if (ls.length) extra.push(...ls.map((l) => l.textContent ?? ''));
-        else extra.push(...(z.innerText ?? '').split('\n'));
+        const lines = Array.from(z.querySelectorAll<HTMLElement>('.view-line'));
+        if (lines.length === 0) extra.push(...(z.innerText ?? '').split('\n'));
+        else extra.push(...lines.map((l) => l.textContent ?? ''));
       }
       return [inline, ...extra].join('\n').replace(/\u00a0/g, ' ').replace(/\n+$/, '');
     });
@@ -708,19 +717,20 @@ export class VsCode {
 }
 
 /**
- * One VS Code shared by the tests of a file: the packed extension with stories260K as its model (`pie.modelPath`),
- * started in `before` and closed in `after`. `get()` returns it, or throws why it did not start.
+ * One VS Code shared by the tests of a file: the packed extension with its own default model (`pie.modelPath` unset:
+ * the model packed into the .vsix), started in `before` and closed in `after`. `get()` returns it, or throws why it did
+ * not start; `modelPath()` is the same model file in the checkout (for the CLI).
  */
 export function sharedVsCode(name: string, webgpu: WebGpuFlags): { get: () => VsCode; modelPath: () => string } {
   let vs: VsCode | null = null;
   let startError: Error | null = null;
   let model = '';
   before(async () => {
-    const { path, why } = await fixtureModel('stories260K.gguf');
+    const { path, why } = await fixtureModel(DEFAULT_MODEL);
     if (!path) throw new Error(why);
     model = path;
     try {
-      vs = await VsCode.start({ name, vsix: packageVsix(), workspace: join(ROOT, 'test', 'e2e', 'workspace'), settings: { 'pie.modelPath': path }, webgpu, log: (line) => console.log(`# ${line}`) });
+      vs = await VsCode.start({ name, vsix: packageVsix(), workspace: join(ROOT, 'test', 'e2e', 'workspace'), settings: {}, webgpu, log: (line) => console.log(`# ${line}`) });
     } catch (e) {
       startError = e as Error;
     }

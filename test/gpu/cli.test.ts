@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { projectRoot } from '../../src/cli/models.js';
+import { DEFAULT_MODEL, KNOWN_MODELS, projectRoot } from '../../src/cli/models.js';
 import { fixture, fixtureModel } from '../helpers/fixtures.js';
 
 const cli = join(projectRoot(), 'dist', 'cli.js');
@@ -36,6 +36,24 @@ test('pie generate --json: the documented greedy story continuation, with timing
   assert.ok((out.text as string).startsWith(', there was a little girl named Lily.'), String(out.text));
   assert.equal(typeof out.device, 'string');
   assert.ok((out.prefillMs as number) > 0 && (out.decodeMsPerToken as number) > 0);
+});
+
+test('without --model: the default model, our code model shipped in models/, completes code in the middle (FIM)', (t) => {
+  const bundled = join(projectRoot(), KNOWN_MODELS[DEFAULT_MODEL]!.bundled ?? '');
+  if (!existsSync(bundled)) return t.skip(`${bundled} is absent (train and export it with tools/train-model)`);
+  assert.equal(DEFAULT_MODEL, 'pie-code-tiny.gguf');
+  const dir = mkdtempSync(join(tmpdir(), 'pie-cli-default-'));
+  const file = join(dir, 'area.py');
+  const before = 'def area(width, height):\n    return ';
+  writeFileSync(file, `${before}\n\n\nprint(area(3, 4))\n`);
+  const out = lastJson(pie(['complete', '--file', file, '--offset', String(before.length), '--max-tokens', '12', '--json']).stdout);
+  assert.equal(out.model, 'pie-code-tiny.gguf');
+  const explicit = lastJson(pie(['complete', '--model', bundled, '--file', file, '--offset', String(before.length), '--max-tokens', '12', '--json']).stdout);
+  assert.deepEqual(out.tokens, explicit.tokens);
+  t.diagnostic(`completion: ${JSON.stringify(out.text)}`);
+  assert.ok((out.tokens as number[]).length > 0);
+  const gen = lastJson(pie(['generate', '--prompt', 'import ', '--max-tokens', '4', '--json']).stdout);
+  assert.equal(gen.model, 'pie-code-tiny.gguf');
 });
 
 test('pie generate with a seed is reproducible and differs from another seed', async (t) => {
