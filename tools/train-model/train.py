@@ -114,7 +114,8 @@ def fim_span(text: str, rng: random.Random, line_frac: float, code_lines: bool =
     if rng.random() < line_frac:
         starts = [0] + [i + 1 for i, c in enumerate(text) if c == '\n' and i + 1 < len(text)]
         if code_lines:  # from a line with code on it (not a blank line: there, a middle is often a lone newline)
-            starts = [i for i in starts if text[i:text.find('\n', i) if '\n' in text[i:] else len(text)].strip()] or starts
+            ends = [text.find('\n', i) for i in starts]
+            starts = [i for i, e in zip(starts, ends) if text[i:e if e >= 0 else len(text)].strip()] or starts
         k = rng.randrange(len(starts))
         i = starts[k]
         j = i
@@ -289,7 +290,7 @@ def main() -> None:
     ap.add_argument('--resume', action='store_true')
     ap.add_argument('--data-epoch', type=int, default=0,
                     help='where the seeded data stream starts (a second stage starts at 1: a new shuffle and new FIM '
-                         'splits of the same files; the held-out windows stay the same for a given --fim-rate)')
+                         'splits of the same files; the held-out windows depend only on the FIM and packing options)')
     ap.add_argument('--init-from', default=None,
                     help='a checkpoint to start from (weights and optimizer state) with a new run and schedule: a '
                          'second stage, e.g. more fill-in-the-middle; the model and tokenizer must be the same')
