@@ -16,7 +16,7 @@ const USAGE = `pie: local code completion engine (WebGPU)
   pie tokenize --model FILE [--json] [--batch]        text from standard input (with --batch: a JSON array of strings)
   pie bench engine --model FILE [--prompt-tokens N] [--gen-tokens N] [--runs N] [--json]
   pie bench edit --model FILE --context N[,N...] [--methods pie,pie:0,cfe,prefix,full] [--runs N] [--json]
-  pie complete --model FILE --file FILE [--offset N] [--max-tokens N] [--max-lines N] [--json]
+  pie complete --model FILE --file FILE [--offset N] [--max-tokens N] [--max-lines N] [--fim on|off] [--json]
                                                        what the editor shows at offset N (default: the end)
   pie replay --model FILE --document FILE --edits FILE.jsonl --method pie|cfe|prefix|full [--compare METHOD]
                [--resync-threshold ROWS] [--refresh-window TOKENS] [--json]
@@ -122,16 +122,19 @@ async function cmdComplete(argv: string[]): Promise<void> {
       offset: { type: 'string' },
       'max-tokens': { type: 'string' },
       'max-lines': { type: 'string' },
+      fim: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
   if (!values.file) throw new UsageError('complete needs --file FILE');
+  if (values.fim !== undefined && values.fim !== 'on' && values.fim !== 'off') throw new UsageError('--fim must be on or off');
   const text = readFileSync(values.file, 'utf8');
   const offset = num(values.offset, 'offset', text.length);
   if (!Number.isInteger(offset) || offset < 0 || offset > text.length) throw new UsageError(`--offset must be an integer in [0, ${text.length}]`);
   const file = await modelPath(values.model);
   const { ctx, model } = await openModel(file);
-  const s = new DocumentSession(model, text);
+  // --fim off: left to right from the prefix even for a model with FIM tokens (on, the default, is what the editor does)
+  const s = new DocumentSession(model, text, { fim: values.fim !== 'off' });
   try {
     const c = await s.complete({ offset, maxTokens: num(values['max-tokens'], 'max-tokens', 32), maxLines: num(values['max-lines'], 'max-lines', 4) });
     if (values.json) console.log(JSON.stringify({ device: ctx.describe(), model: basename(file), offset, text: c.text, tokens: c.tokens, stopReason: c.stopReason, firstTokenMs: c.firstTokenMs }));

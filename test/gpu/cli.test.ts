@@ -54,6 +54,15 @@ test('without --model: the default model, our code model shipped in models/, com
   assert.ok((out.tokens as number[]).length > 0);
   const gen = lastJson(pie(['generate', '--prompt', 'import ', '--max-tokens', '4', '--json']).stdout);
   assert.equal(gen.model, 'pie-code-tiny.gguf');
+  // --fim off: left to right from the prefix alone, i.e. greedy generation from it (up to complete's stop rules)
+  const l2r = lastJson(pie(['complete', '--file', file, '--offset', String(before.length), '--max-tokens', '12', '--fim', 'off', '--json']).stdout);
+  const plain = lastJson(pie(['generate', '--prompt', before, '--max-tokens', '12', '--json']).stdout);
+  t.diagnostic(`left to right: ${JSON.stringify(l2r.text)}`);
+  assert.ok((l2r.tokens as number[]).length > 0);
+  assert.deepEqual((plain.tokens as number[]).slice(0, (l2r.tokens as number[]).length), l2r.tokens);
+  const bad = pie(['complete', '--file', file, '--fim', 'maybe']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--fim must be on or off/);
 });
 
 test('pie generate with a seed is reproducible and differs from another seed', async (t) => {
