@@ -2,7 +2,7 @@
 // import.meta, so that it also bundles as CommonJS).
 import { createHash } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 
 export interface KnownModel {
   file: string;
@@ -13,6 +13,11 @@ export interface KnownModel {
   sha256: string;
   /** Path relative to the repository root and to the packed extension's folder, for a model that ships inside both. */
   bundled?: string;
+  /**
+   * false: the model has FIM tokens but completes better left to right (measured in its card), so "auto" gives it
+   * left-to-right prompts. Absent: FIM whenever the model has the tokens.
+   */
+  fim?: boolean;
 }
 
 export const KNOWN_MODELS: Record<string, KnownModel> = {
@@ -21,6 +26,8 @@ export const KNOWN_MODELS: Record<string, KnownModel> = {
   'pie-code-tiny.gguf': {
     file: 'pie-code-tiny.gguf',
     bundled: 'models/pie-code-tiny.gguf',
+    // its FIM mode lags its left-to-right mode (held-out: next line 13.7% exact, FIM middles 0%; models/README.md)
+    fim: false,
     sha256: 'db1bc7a89fa69dcd6910be7ad43335512502ffdd90b4e1e43ff2d285a7193701',
   },
   'stories260K.gguf': {
@@ -39,6 +46,17 @@ export const KNOWN_MODELS: Record<string, KnownModel> = {
 
 /** The model the CLI and the extension use when none is named. */
 export const DEFAULT_MODEL = 'pie-code-tiny.gguf';
+
+export type FimSetting = 'auto' | 'on' | 'off';
+
+/**
+ * Whether completions use fill-in-the-middle prompts (for a model that has FIM tokens; one without them always goes
+ * left to right): the setting, where "auto" follows what the known model of that file name says, else on.
+ */
+export function fimFor(setting: FimSetting, modelFile: string): boolean {
+  if (setting !== 'auto') return setting === 'on';
+  return KNOWN_MODELS[basename(modelFile)]?.fim ?? true;
+}
 
 /** Downloads a known model to `dest` (through a .part file), refusing bytes whose sha256 is not the expected one. */
 export async function fetchVerified(m: KnownModel, dest: string): Promise<void> {

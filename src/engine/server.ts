@@ -18,7 +18,7 @@ import { KvCache } from './kv/cache.js';
 import type { LlamaModel } from './model/model.js';
 import { type Completion, DocumentSession, type Method } from './session.js';
 
-export const DEFAULT_SETTINGS: EngineSettings = { cacheBudgetMiB: 512, resyncThreshold: 256, idleMs: 1500, refreshWindow: 16 };
+export const DEFAULT_SETTINGS: EngineSettings = { cacheBudgetMiB: 512, resyncThreshold: 256, idleMs: 1500, refreshWindow: 16, fim: true };
 
 /** Rows kept free for the sentinels and the generated tokens of one completion. */
 const GENERATION_RESERVE = 80;
@@ -76,7 +76,8 @@ export class EngineServer {
     return this.model.ctx;
   }
 
-  static modelInfo(model: LlamaModel, name: string): ModelInfo {
+  /** fim: whether completions will use FIM prompts if the model has the tokens (the "fim" setting). */
+  static modelInfo(model: LlamaModel, name: string, fim = true): ModelInfo {
     const c = model.config;
     const f = model.tokenizer.fim;
     return {
@@ -87,7 +88,7 @@ export class EngineServer {
       headDim: c.headDim,
       contextLength: c.contextLength,
       vocab: c.vocabSize,
-      fim: f.prefix !== null && f.suffix !== null && f.middle !== null,
+      fim: fim && f.prefix !== null && f.suffix !== null && f.middle !== null,
     };
   }
 
@@ -99,7 +100,7 @@ export class EngineServer {
   async warmup(): Promise<number> {
     const t0 = performance.now();
     const text = 'def add(a, b):\n    return a + b\n\n\nprint(add(1, 2))\n'.repeat(4);
-    const s = new DocumentSession(this.model, text, { method: this.method, maxRows: 512 });
+    const s = new DocumentSession(this.model, text, { method: this.method, maxRows: 512, fim: this.settings.fim });
     try {
       s.moveCursor(text.length);
       await s.complete({ offset: text.length, maxTokens: 3 });
@@ -118,6 +119,11 @@ export class EngineServer {
         if (this.pending.has(m.id)) this.cancelled.add(m.id);
         return Promise.resolve();
       case 'settings':
+        // a cache laid out for FIM cannot serve left-to-right prompts (nor the reverse): those are built again
+        if (m.settings.fim !== this.settings.fim) return this.enqueue(async () => {
+          this.settings = m.settings;
+          for (const d of this.docs.values()) this.dropSession(d);
+        });
         this.settings = m.settings;
         return Promise.resolve();
       case 'focus':
@@ -380,6 +386,7 @@ export class EngineServer {
       maxRows: rows,
       resyncThreshold: this.settings.resyncThreshold,
       refreshWindow: this.settings.refreshWindow,
+      fim: this.settings.fim,
     });
     s.moveCursor(d.cursor - start);
     d.session = s;

@@ -1,5 +1,6 @@
 // The extension's settings (contributes.configuration in package.json), read in one place.
 import * as vscode from 'vscode';
+import { DEFAULT_MODEL, fimFor, type FimSetting } from '../cli/known-models.js';
 import type { EngineSettings } from '../protocol/messages.js';
 
 export interface Config {
@@ -16,9 +17,10 @@ export interface Config {
 
 export function readConfig(): Config {
   const c = vscode.workspace.getConfiguration('pie');
+  const modelPath = c.get('modelPath', '');
   return {
     enabled: c.get('enabled', true),
-    modelPath: c.get('modelPath', ''),
+    modelPath,
     maxTokens: c.get('maxTokens', 32),
     maxLines: c.get('maxLines', 4),
     debounceMs: c.get('debounceMs', 40),
@@ -28,6 +30,7 @@ export function readConfig(): Config {
       resyncThreshold: c.get('resyncThreshold', 256),
       idleMs: c.get('idleMs', 1500),
       refreshWindow: c.get('refreshWindow', 16),
+      fim: fimFor(c.get<FimSetting>('fillInTheMiddle', 'auto'), modelPath || DEFAULT_MODEL),
     },
   };
 }

@@ -20,6 +20,8 @@ export interface EngineSettings {
   idleMs: number;
   /** Stale rows just before the cursor re-encoded before each completion (0: PIE exactly as the paper has it). */
   refreshWindow: number;
+  /** Fill-in-the-middle prompts for a model with FIM tokens; false: left to right from the prefix. */
+  fim: boolean;
 }
 
 /** What the engine knows of a completion's cost, for the status bar. */
@@ -93,5 +95,6 @@ export interface ModelInfo {
   headDim: number;
   contextLength: number;
   vocab: number;
+  /** Completions use FIM prompts: the model has FIM tokens and the "fim" setting is on (as it was at load). */
   fim: boolean;
 }

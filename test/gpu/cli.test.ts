@@ -38,7 +38,7 @@ test('pie generate --json: the documented greedy story continuation, with timing
   assert.ok((out.prefillMs as number) > 0 && (out.decodeMsPerToken as number) > 0);
 });
 
-test('without --model: the default model, our code model shipped in models/, completes code in the middle (FIM)', (t) => {
+test('without --model: the default model, our code model shipped in models/, completes code (left to right by default, FIM with --fim on)', (t) => {
   const bundled = join(projectRoot(), KNOWN_MODELS[DEFAULT_MODEL]!.bundled ?? '');
   if (!existsSync(bundled)) return t.skip(`${bundled} is absent (train and export it with tools/train-model)`);
   assert.equal(DEFAULT_MODEL, 'pie-code-tiny.gguf');
@@ -46,23 +46,23 @@ test('without --model: the default model, our code model shipped in models/, com
   const file = join(dir, 'area.py');
   const before = 'def area(width, height):\n    return ';
   writeFileSync(file, `${before}\n\n\nprint(area(3, 4))\n`);
-  const out = lastJson(pie(['complete', '--file', file, '--offset', String(before.length), '--max-tokens', '12', '--json']).stdout);
+  const complete = (...extra: string[]) => lastJson(pie(['complete', ...extra, '--file', file, '--offset', String(before.length), '--max-tokens', '12', '--json']).stdout);
+  const out = complete();
   assert.equal(out.model, 'pie-code-tiny.gguf');
-  const explicit = lastJson(pie(['complete', '--model', bundled, '--file', file, '--offset', String(before.length), '--max-tokens', '12', '--json']).stdout);
-  assert.deepEqual(out.tokens, explicit.tokens);
-  t.diagnostic(`completion: ${JSON.stringify(out.text)}`);
-  assert.ok((out.tokens as number[]).length > 0);
-  const gen = lastJson(pie(['generate', '--prompt', 'import ', '--max-tokens', '4', '--json']).stdout);
-  assert.equal(gen.model, 'pie-code-tiny.gguf');
-  // --fim off: left to right from the prefix alone, i.e. greedy generation from it (up to complete's stop rules)
-  const l2r = lastJson(pie(['complete', '--file', file, '--offset', String(before.length), '--max-tokens', '12', '--fim', 'off', '--json']).stdout);
+  assert.deepEqual(out.tokens, complete('--model', bundled).tokens);
+  // auto: this model's known entry says left to right, i.e. greedy generation from the prefix (up to complete's stops)
+  assert.equal(KNOWN_MODELS[DEFAULT_MODEL]!.fim, false);
+  assert.deepEqual(out.tokens, complete('--fim', 'off').tokens);
   const plain = lastJson(pie(['generate', '--prompt', before, '--max-tokens', '12', '--json']).stdout);
-  t.diagnostic(`left to right: ${JSON.stringify(l2r.text)}`);
-  assert.ok((l2r.tokens as number[]).length > 0);
-  assert.deepEqual((plain.tokens as number[]).slice(0, (l2r.tokens as number[]).length), l2r.tokens);
+  assert.equal(plain.model, 'pie-code-tiny.gguf');
+  assert.ok((out.tokens as number[]).length > 0);
+  assert.deepEqual((plain.tokens as number[]).slice(0, (out.tokens as number[]).length), out.tokens);
+  const fim = complete('--fim', 'on');
+  assert.ok((fim.tokens as number[]).length > 0);
+  t.diagnostic(`left to right: ${JSON.stringify(out.text)}; FIM: ${JSON.stringify(fim.text)}`);
   const bad = pie(['complete', '--file', file, '--fim', 'maybe']);
   assert.notEqual(bad.code, 0);
-  assert.match(bad.stderr, /--fim must be on or off/);
+  assert.match(bad.stderr, /--fim must be auto, on or off/);
 });
 
 test('pie generate with a seed is reproducible and differs from another seed', async (t) => {

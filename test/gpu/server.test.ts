@@ -2,6 +2,8 @@
 // same text, version gaps ask for the document instead of completing, cancel and supersede, the memory budget evicts the
 // least recently used document, resync, and documents longer than the context.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { GpuContext } from '../../src/engine/gpu/context.js';
 import { KvCache } from '../../src/engine/kv/cache.js';
@@ -10,6 +12,7 @@ import { fileSource } from '../../src/engine/model/node-source.js';
 import { DEFAULT_SETTINGS, EngineServer } from '../../src/engine/server.js';
 import { DocumentSession } from '../../src/engine/session.js';
 import type { EngineMessage, HostMessage } from '../../src/protocol/messages.js';
+import { projectRoot } from '../../src/cli/models.js';
 import { fixtureModel } from '../helpers/fixtures.js';
 import { testGpu } from '../helpers/gpu.js';
 
@@ -241,6 +244,57 @@ describe('EngineServer on stories260K', async () => {
       assert.ok(r.type === 'completion' && r.stats.rebuilt, 'a new document is built from scratch: no rows of the scratch document');
     } finally {
       h.server.dispose();
+    }
+  });
+});
+
+describe('EngineServer with a FIM model (pie-code-tiny): the fim setting', async () => {
+  const path = join(projectRoot(), 'models', 'pie-code-tiny.gguf');
+  let ctx: GpuContext;
+  let model: LlamaModel;
+  before(async () => {
+    if (!existsSync(path)) return;
+    ctx = await testGpu();
+    const src = await fileSource(path);
+    model = await LlamaModel.load(ctx, src);
+    await src.close();
+  });
+  after(() => model?.destroy());
+
+  const CODE = 'export function total(values: number[]): number {\n  let sum = 0;\n  for (const v of values) sum += v;\n  return sum;\n}\n\nexport function max(values: number[]): number {\n  let best = values[';
+
+  async function fresh(fim: boolean): Promise<string> {
+    const s = new DocumentSession(model, CODE, { method: 'full', fim });
+    try {
+      return (await s.complete({ offset: CODE.length, maxTokens: 12, maxLines: 4 })).text;
+    } finally {
+      s.destroy();
+    }
+  }
+
+  test('completions follow the setting (FIM prompts, or left to right); a change rebuilds the caches', async (t) => {
+    if (!existsSync(path)) return t.skip(`${path} is absent (train and export it with tools/train-model)`);
+    assert.equal(EngineServer.modelInfo(model, 'm').fim, true);
+    assert.equal(EngineServer.modelInfo(model, 'm', false).fim, false);
+    const out: EngineMessage[] = [];
+    const server = new EngineServer(model, (m) => out.push(m), { ...DEFAULT_SETTINGS, idleMs: 60_000 }, { method: 'full' });
+    const reply = (id: number) => out.find((m) => m.type === 'completion' && m.id === id);
+    try {
+      await server.handle({ type: 'open', uri: 'c', version: 1, text: CODE, cursor: CODE.length });
+      await server.handle({ type: 'complete', id: 1, uri: 'c', version: 1, offset: CODE.length, maxTokens: 12, maxLines: 4 });
+      const withFim = await fresh(true);
+      const leftToRight = await fresh(false);
+      assert.notEqual(withFim, leftToRight, 'the two prompts should give different completions here');
+      const r1 = reply(1);
+      assert.ok(r1?.type === 'completion' && r1.text === withFim, JSON.stringify(r1));
+      await server.handle({ type: 'settings', settings: { ...DEFAULT_SETTINGS, idleMs: 60_000, fim: false } });
+      assert.equal(server.session('c'), null, 'the FIM-laid-out cache was dropped');
+      await server.handle({ type: 'complete', id: 2, uri: 'c', version: 1, offset: CODE.length, maxTokens: 12, maxLines: 4 });
+      const r2 = reply(2);
+      assert.ok(r2?.type === 'completion' && r2.text === leftToRight && r2.stats.rebuilt, JSON.stringify(r2));
+      t.diagnostic(`FIM: ${JSON.stringify(withFim)}; left to right: ${JSON.stringify(leftToRight)}`);
+    } finally {
+      server.dispose();
     }
   });
 });
