@@ -7,8 +7,11 @@ Tasks (positions drawn with a seed from the test split: the languages in turn, t
 language's held-out files; the same positions for the model and the baselines):
   next-line  the prompt is BOS + the file up to the start of a non-blank line (its last --context tokens); the model
              decodes greedily until it emits a newline (or 64 tokens); the prediction is the text up to that newline.
-  fim        one to three whole lines are removed from a file; the prompt is
-             BOS <|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|> (prefix: its last 3/4 of --context tokens,
+  fim-line   one whole non-blank line is removed from a file (single-line infilling); the prompt as for fim below; the
+             model decodes greedily until it emits a newline (or EOS, or 64 tokens); the prediction is its first line.
+  fim        one to three whole lines are removed from a file; the prompt is, by --fim-order,
+             BOS <|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|>  (psm) or
+             BOS <|fim_prefix|> <|fim_suffix|> suffix <|fim_middle|> prefix  (spm) (prefix: its last 3/4 of --context tokens,
              suffix: its first 1/4); the model decodes greedily until EOS (or 96 tokens, or a 4th line end), and the
              prediction is all of it (the model must end the middle itself).
 Metrics: exact match and edit similarity (1 - Levenshtein / max length, on characters), both on the lines with
@@ -93,8 +96,9 @@ def main() -> None:
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--threads', type=int, default=1,
                     help='torch threads (1: on a busy machine more threads spin-wait on each other in greedy decoding)')
-    ap.add_argument('--tasks', default='next-line,fim', help='next-line, fim or both (one process per task runs the '
-                    'two in parallel; each task draws its positions from its own seeded stream)')
+    ap.add_argument('--tasks', default='next-line,fim-line,fim', help='next-line, fim-line, fim, or several (one '
+                    'process per task runs them in parallel; each task draws its positions from its own seeded stream)')
+    ap.add_argument('--fim-order', default='psm', choices=('psm', 'spm'), help='the FIM prompt (bpe.fim_prompt)')
     ap.add_argument('--out', default=None, help='default: <ckpt dir>/eval.json')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -148,6 +152,17 @@ def main() -> None:
             ids = tok.encode(prefix)[-(a.context - 1):]
             out = greedy(model, [tok.bos] + ids, 64, stop=lambda t: t[-1] in nl_ids or t[-1] == tok.eos)
             pred = tok.decode([t for t in out if t != tok.eos]).split('\n')[0]
+        elif task == 'fim-line':
+            # single-line infilling (as in InCoder's and SantaCoder's evaluations): one line removed, the prediction
+            # is the middle's first line (what the model says about the rest is not scored)
+            prefix = '\n'.join(lines[:k]) + '\n'
+            gold = lines[k]
+            suffix = '\n'.join(lines[k + 1:])
+            p_ids = tok.encode(prefix)[-(3 * a.context // 4):]
+            s_ids = tok.encode(suffix)[:a.context // 4 - 4]
+            out = greedy(model, bpe.fim_prompt(tok, p_ids, s_ids, a.fim_order), 64,
+                         stop=lambda t: t[-1] in nl_ids or t[-1] == tok.eos)
+            pred = tok.decode([t for t in out if t != tok.eos]).split('\n')[0]
         else:
             n = rng.randint(1, 3)
             prefix = '\n'.join(lines[:k]) + '\n'
@@ -155,7 +170,7 @@ def main() -> None:
             suffix = '\n'.join(lines[k + n:])
             p_ids = tok.encode(prefix)[-(3 * a.context // 4):]
             s_ids = tok.encode(suffix)[:a.context // 4 - 4]
-            prompt = [tok.bos, tok.fim_prefix] + p_ids + [tok.fim_suffix] + s_ids + [tok.fim_middle]
+            prompt = bpe.fim_prompt(tok, p_ids, s_ids, a.fim_order)
             # the middle is everything up to EOS (the model must end it itself; the gold line count is not used).
             # Past 4 line ends the prediction can no longer match (middles have 1-3 lines), so decoding stops there.
             out = greedy(model, prompt, 96, stop=lambda t: t[-1] == tok.eos or tok.decode(t).count('\n') > 3)
@@ -174,7 +189,8 @@ def main() -> None:
             for who in ('model', 'previous line', 'frequent next line'):
                 summary[task][g][who] = {'exact_match': round(sum(r[who][0] for r in rs) / len(rs), 4),
                                          'edit_similarity': round(sum(r[who][1] for r in rs) / len(rs), 4)}
-    report = {'ckpt': a.ckpt, 'step': step, 'seed': a.seed, 'tasks': a.tasks, 'samples': a.samples, 'context': a.context, 'summary': summary,
+    report = {'ckpt': a.ckpt, 'step': step, 'seed': a.seed, 'tasks': a.tasks, 'samples': a.samples, 'context': a.context,
+              'fim_order': a.fim_order, 'summary': summary,
               'seconds': round(time.time() - t0, 1), 'table_seconds': round(t_table, 1)}
     out = Path(a.out or Path(a.ckpt).parent / 'eval.json')
     out.write_text(json.dumps(report, indent=1))

@@ -5,9 +5,10 @@
 
 For each sample (a non-blank line of a held-out file, drawn with a seed as in evaluate.py), the mean negative log
 likelihood per token (nats) of that line's tokens after:
-  fim        BOS <|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|>   (evaluate.py's FIM prompt)
+  fim        BOS <|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|>   (evaluate.py's PSM prompt)
   no-prefix  the same with an empty prefix
   no-suffix  the same with an empty suffix (the prefix's end two tokens before the middle)
+  spm        BOS <|fim_prefix|> <|fim_suffix|> suffix <|fim_middle|> prefix   (the SPM prompt: the line continues the prefix)
   l2r        BOS prefix (left to right)
 With the suffix as extra context, fim should not be above l2r; a model whose FIM mode is under-trained is above it even
 with no suffix. Prints one JSON line.
@@ -25,6 +26,7 @@ import torch.nn.functional as F
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from bpe import fim_prompt  # noqa: E402
 from model import load_checkpoint  # noqa: E402
 
 
@@ -40,7 +42,7 @@ def main() -> None:
     _, tok, model, step = load_checkpoint(a.ckpt)
     files = [json.loads(l) for l in open(Path(a.data) / 'test.jsonl')]
     rng = random.Random(a.seed)
-    sums = {k: 0.0 for k in ('fim', 'no-prefix', 'no-suffix', 'l2r')}
+    sums = {k: 0.0 for k in ('fim', 'no-prefix', 'no-suffix', 'spm', 'l2r')}
     count = 0
     for _ in range(a.samples):
         while True:
@@ -53,9 +55,8 @@ def main() -> None:
         p = tok.encode('\n'.join(lines[:k]) + '\n')[-(3 * a.context // 4):]
         s = tok.encode('\n'.join(lines[k + 1:]))[:a.context // 4 - 4]
         line = tok.encode(lines[k] + '\n')
-        pre, suf, mid = [tok.bos, tok.fim_prefix], [tok.fim_suffix], [tok.fim_middle]
-        prompts = {'fim': pre + p + suf + s + mid, 'no-prefix': pre + suf + s + mid, 'no-suffix': pre + p + suf + mid,
-                   'l2r': [tok.bos] + p}
+        prompts = {'fim': fim_prompt(tok, p, s, 'psm'), 'no-prefix': fim_prompt(tok, [], s, 'psm'),
+                   'no-suffix': fim_prompt(tok, p, [], 'psm'), 'spm': fim_prompt(tok, p, s, 'spm'), 'l2r': [tok.bos] + p}
         for name, prompt in prompts.items():
             with torch.no_grad():
                 logits = model(torch.tensor([prompt + line]))[0, len(prompt) - 1:-1].float()

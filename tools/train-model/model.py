@@ -217,14 +217,45 @@ class Llama(nn.Module):
 
 @torch.no_grad()
 def load_checkpoint(path: str, device: str = 'cpu'):
-    """A checkpoint of train.py as (config, tokenizer, model, training step), the model in eval mode on `device`."""
+    """A checkpoint of train.py, or a GGUF of export_gguf.py (step None), as (config, tokenizer, model, training step),
+    the model in eval mode on `device`."""
     import bpe  # this folder is on sys.path for every script here
+    if str(path).endswith('.gguf'):
+        from export_gguf import read_gguf
+        md, _ = read_gguf(path)
+        cfg = ModelConfig(vocab_size=md['llama.vocab_size'], dim=md['llama.embedding_length'],
+                          n_layers=md['llama.block_count'], n_heads=md['llama.attention.head_count'],
+                          n_kv_heads=md['llama.attention.head_count_kv'], ffn_dim=md['llama.feed_forward_length'],
+                          context_length=md['llama.context_length'], rope_base=md['llama.rope.freq_base'],
+                          norm_eps=md['llama.attention.layer_norm_rms_epsilon'])
+        key = {'eos': 'eos_token_id', 'bos': 'bos_token_id', 'fim_prefix': 'fim_pre_token_id',
+               'fim_middle': 'fim_mid_token_id', 'fim_suffix': 'fim_suf_token_id', 'fim_pad': 'fim_pad_token_id'}
+        tok = bpe.Tokenizer(md['tokenizer.ggml.tokens'], md['tokenizer.ggml.token_type'], md['tokenizer.ggml.merges'],
+                            {k: md[f'tokenizer.ggml.{v}'] for k, v in key.items()}, md['tokenizer.ggml.pre'])
+        model = Llama(cfg)
+        load_gguf_weights(model, path)
+        return cfg, tok, model.to(device).eval(), None
     ck = torch.load(path, map_location='cpu')
     cfg = ModelConfig(**ck['config'])
     tok = bpe.Tokenizer(**{k: ck['tokenizer'][k] for k in ('tokens', 'token_type', 'merges', 'special', 'pre')})
     model = Llama(cfg)
     model.load_state_dict(ck['model'])
     return cfg, tok, model.to(device).eval(), ck.get('step')
+
+
+@torch.no_grad()
+def load_gguf_weights(model: Llama, path: str) -> dict:
+    """Copies the tensors of a GGUF written by export_gguf.py (F32/F16/Q8_0, so F16 and Q8_0 weights come back rounded)
+    into `model`, which must have the same shapes; returns the file's metadata."""
+    from export_gguf import read_gguf
+    md, tensors = read_gguf(path)
+    names = gguf_tensors(model)
+    assert sorted(n for n, _ in names) == sorted(tensors), f'{path}: other tensors than this model\'s'
+    for name, p in names:
+        w = torch.from_numpy(tensors[name][0])
+        assert w.shape == p.shape, f'{path}: {name} is {tuple(w.shape)}, the model has {tuple(p.shape)}'
+        p.copy_(w)
+    return md
 
 
 def greedy(model: Llama, prompt: list[int], max_new: int, stop=None) -> list[int]:

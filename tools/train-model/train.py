@@ -12,8 +12,11 @@ characters (so that an example mostly fits one window); with probability --fim-r
 split into prefix / middle / suffix (at any character, mid-token, as the editor's cursor does): for a share
 --fim-lines of them the middle is what an editor asks for (one to three whole lines, or the rest of a line and up to
 two more), for the others two uniformly random positions bound it. Each piece is tokenized on its own, and the example is
-    BOS <|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|> middle EOS         (PSM order, as session.ts lays out)
-otherwise it is BOS text EOS. Windows of --seq-len + 1 tokens, no padding: each FIM example starts a window and lies
+    BOS <|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|> middle EOS         (PSM order)
+or, for a share --spm-rate of the FIM examples,
+    BOS <|fim_prefix|> <|fim_suffix|> suffix <|fim_middle|> prefix middle EOS         (SPM order: the middle continues
+                                                                                       the prefix as left to right does)
+(bpe.fim_prompt, the layouts of session.ts); otherwise it is BOS text EOS. Windows of --seq-len + 1 tokens, no padding: each FIM example starts a window and lies
 whole in it, the rest of the window is filled from the concatenated left-to-right examples (--pack fim-whole).
 Everything is drawn from seeded generators (per data worker and epoch), so a run is reproducible from --seed.
 
@@ -42,7 +45,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bpe  # noqa: E402
-from model import Llama, ModelConfig  # noqa: E402
+from model import Llama, ModelConfig, load_gguf_weights  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -133,12 +136,13 @@ def fim_span(text: str, rng: random.Random, line_frac: float, code_lines: bool =
 
 
 def make_example(tok: bpe.Tokenizer, text: str, rng: random.Random, fim_rate: float, fim_lines: float,
-                 code_lines: bool = True) -> list[int]:
+                 code_lines: bool = True, spm_rate: float = 0.0) -> list[int]:
     if rng.random() < fim_rate and len(text) >= 2:
         i, j = fim_span(text, rng, fim_lines, code_lines)
         pre, mid, suf = text[:i], text[i:j], text[j:]
-        return ([tok.bos, tok.fim_prefix] + tok.encode(pre) + [tok.fim_suffix] + tok.encode(suf) + [tok.fim_middle]
-                + tok.encode(mid) + [tok.eos])
+        # (no draw when spm_rate is 0: runs from before SPM existed reproduce)
+        order = 'spm' if spm_rate > 0 and rng.random() < spm_rate else 'psm'
+        return bpe.fim_prompt(tok, tok.encode(pre), tok.encode(suf), order) + tok.encode(mid) + [tok.eos]
     return [tok.bos] + tok.encode(text) + [tok.eos]
 
 
@@ -146,9 +150,9 @@ class Windows(torch.utils.data.IterableDataset):
     """Endless windows of seq_len + 1 tokens from shuffled, chunked, FIM-transformed documents."""
 
     def __init__(self, docs, tok, seq_len, chunk_chars, fim_rate, fim_lines, seed, start_epoch=0, shuffle_windows=256,
-                 pack='fim-whole', short_chunks=0.0):
+                 pack='fim-whole', short_chunks=0.0, spm_rate=0.0):
         super().__init__()
-        self.pack, self.short_chunks = pack, short_chunks
+        self.pack, self.short_chunks, self.spm_rate = pack, short_chunks, spm_rate
         self.docs, self.tok, self.seq_len = docs, tok, seq_len
         self.chunk_chars, self.fim_rate, self.fim_lines = chunk_chars, fim_rate, fim_lines
         self.seed, self.start_epoch = seed, start_epoch
@@ -168,7 +172,7 @@ class Windows(torch.utils.data.IterableDataset):
                 # a window (more middles, and more of their ends, per step)
                 cc = self.chunk_chars // 4 if self.short_chunks and rng.random() < self.short_chunks else self.chunk_chars
                 for chunk in chunk_doc(self.docs[di], cc, rng):
-                    ex = make_example(self.tok, chunk, rng, self.fim_rate, self.fim_lines, self.pack != 'split')
+                    ex = make_example(self.tok, chunk, rng, self.fim_rate, self.fim_lines, self.pack != 'split', self.spm_rate)
                     if self.pack == 'split' or ex[1] != self.tok.fim_prefix:
                         buf.extend(ex)
                     elif len(ex) <= n:
@@ -212,12 +216,12 @@ class Windows(torch.utils.data.IterableDataset):
 
 
 def heldout_windows(path: Path, tok, seq_len, chunk_chars, fim_rate, fim_lines, seed, n, pack,
-                    short_chunks) -> torch.Tensor:
+                    short_chunks, spm_rate=0.0) -> torch.Tensor:
     docs = load_docs(path, None)
     rng = random.Random(f'{seed}:heldout')
     rng.shuffle(docs)
     it = iter(Windows(docs, tok, seq_len, chunk_chars, fim_rate, fim_lines, seed + 7919, pack=pack,
-                      short_chunks=short_chunks))
+                      short_chunks=short_chunks, spm_rate=spm_rate))
     return torch.stack([next(it) for _ in range(n)])
 
 
@@ -292,13 +296,16 @@ def main() -> None:
                     help='where the seeded data stream starts (a second stage starts at 1: a new shuffle and new FIM '
                          'splits of the same files; the held-out windows depend only on the FIM and packing options)')
     ap.add_argument('--init-from', default=None,
-                    help='a checkpoint to start from (weights and optimizer state) with a new run and schedule: a '
-                         'second stage, e.g. more fill-in-the-middle; the model and tokenizer must be the same')
+                    help='a checkpoint to start from (weights and optimizer state), or a GGUF of export_gguf.py (its '
+                         'weights only), with a new run and schedule: a further stage, e.g. more fill-in-the-middle; '
+                         'the model and tokenizer must be the same')
     ap.add_argument('--max-train-mb', type=float, default=None, help='read only the first MB of the train split')
     ap.add_argument('--fim-rate', type=float, default=0.5)
     ap.add_argument('--fim-lines', type=float, default=0.5,
                     help='share of the FIM examples whose middle is whole lines or the rest of a line and up to two '
                          'more (an editor\'s completion); the others split at two uniformly random points')
+    ap.add_argument('--spm-rate', type=float, default=0.0,
+                    help='share of the FIM examples in SPM order (the rest PSM); 0 draws nothing (older runs reproduce)')
     ap.add_argument('--chunk-tokens', type=int, default=None, help='default: seq_len')
     ap.add_argument('--ckpt-interval', type=int, default=None, help='default: eval_interval')
     for k in ('dim', 'n_layers', 'n_heads', 'n_kv_heads', 'ffn_dim', 'context_length'):
@@ -372,6 +379,11 @@ def main() -> None:
         opt.load_state_dict(ck['optimizer'])
         step, tokens_seen, elapsed0 = ck['step'], ck['tokens'], ck['seconds']
         print(f'resumed from step {step}', file=sys.stderr)
+    elif a.init_from and a.init_from.endswith('.gguf'):
+        # an exported model (e.g. the shipped models/pie-code-tiny.gguf): its weights, rounded as stored; a new optimizer
+        md = load_gguf_weights(model, a.init_from)
+        assert md['tokenizer.ggml.merges'] == tok.merges, f'{a.init_from} has another tokenizer'
+        print(f'starting from the weights of {a.init_from} (a new optimizer)', file=sys.stderr)
     elif a.init_from:
         ck = torch.load(a.init_from, map_location=device)
         assert ck['config'] == cfg.to_dict(), f'{a.init_from} is another model: {ck["config"]} != {cfg.to_dict()}'
@@ -387,13 +399,13 @@ def main() -> None:
     long_len = max(n for n, _ in phases)
     assert long_len <= cfg.context_length
     val = heldout_windows(data / 'test.jsonl', tok, long_len, int((a.chunk_tokens or long_len) * 3.0), a.fim_rate,
-                          a.fim_lines, a.seed, a.eval_windows, a.pack, a.short_chunks)
+                          a.fim_lines, a.seed, a.eval_windows, a.pack, a.short_chunks, a.spm_rate)
     print(f'{len(docs)} train files, {sum(map(len, docs)) / 1e6:.1f} M chars; {len(val)} held-out windows; '
           f'model {model.num_params() / 1e6:.2f} M parameters ({time.time() - t0:.1f}s)', file=sys.stderr)
     def make_loader(seq_len: int, batch_size: int, epoch: int):
         cc = int((a.chunk_tokens or seq_len) * 3.0)
         ds = Windows(docs, tok, seq_len, cc, a.fim_rate, a.fim_lines, a.seed, start_epoch=epoch, pack=a.pack,
-                     short_chunks=a.short_chunks)
+                     short_chunks=a.short_chunks, spm_rate=a.spm_rate)
         return iter(torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=a.num_workers,
                                                 pin_memory=device.type == 'cuda', persistent_workers=a.num_workers > 0))
 
