@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchEngine } from './bench.js';
 import { openModel, readStdin, tokenizerFromFile } from './common.js';
-import { DEFAULT_MODEL, fimFor, KNOWN_MODELS, resolveKnownModel } from './models.js';
+import { DEFAULT_MODEL, FIM_SETTINGS, fimFor, type FimSetting, KNOWN_MODELS, resolveKnownModel } from './models.js';
 import { generate } from '../engine/generate.js';
 import { DocumentSession, METHODS, type Method } from '../engine/session.js';
 import { benchEdit, printBenchEdit } from './bench-edit.js';
@@ -16,7 +16,7 @@ const USAGE = `pie: local code completion engine (WebGPU)
   pie tokenize --model FILE [--json] [--batch]        text from standard input (with --batch: a JSON array of strings)
   pie bench engine --model FILE [--prompt-tokens N] [--gen-tokens N] [--runs N] [--json]
   pie bench edit --model FILE --context N[,N...] [--methods pie,pie:0,cfe,prefix,full] [--runs N] [--json]
-  pie complete --model FILE --file FILE [--offset N] [--max-tokens N] [--max-lines N] [--fim auto|on|off] [--json]
+  pie complete --model FILE --file FILE [--offset N] [--max-tokens N] [--max-lines N] [--fim auto|on|off|psm|spm] [--json]
                                                        what the editor shows at offset N (default: the end)
   pie replay --model FILE --document FILE --edits FILE.jsonl --method pie|cfe|prefix|full [--compare METHOD]
                [--resync-threshold ROWS] [--refresh-window TOKENS] [--json]
@@ -127,14 +127,14 @@ async function cmdComplete(argv: string[]): Promise<void> {
     },
   });
   if (!values.file) throw new UsageError('complete needs --file FILE');
-  const fim = values.fim ?? 'auto';
-  if (fim !== 'auto' && fim !== 'on' && fim !== 'off') throw new UsageError('--fim must be auto, on or off');
+  const fim = (values.fim ?? 'auto') as FimSetting;
+  if (!FIM_SETTINGS.includes(fim)) throw new UsageError(`--fim must be one of ${FIM_SETTINGS.join(', ')}`);
   const text = readFileSync(values.file, 'utf8');
   const offset = num(values.offset, 'offset', text.length);
   if (!Number.isInteger(offset) || offset < 0 || offset > text.length) throw new UsageError(`--offset must be an integer in [0, ${text.length}]`);
   const file = await modelPath(values.model);
   const { ctx, model } = await openModel(file);
-  // as the extension's "pie.fillInTheMiddle": auto is FIM for a model with FIM tokens, unless its known entry says no
+  // as the extension's "pie.fillInTheMiddle": auto is the known model's prompt order, else psm (FIM tokens permitting)
   const s = new DocumentSession(model, text, { fim: fimFor(fim, file) });
   try {
     const c = await s.complete({ offset, maxTokens: num(values['max-tokens'], 'max-tokens', 32), maxLines: num(values['max-lines'], 'max-lines', 4) });

@@ -16,9 +16,9 @@ import type { CompletionStats, EngineMessage, EngineSettings, HostMessage, Model
 import { GpuDeviceError, type GpuContext } from './gpu/context.js';
 import { KvCache } from './kv/cache.js';
 import type { LlamaModel } from './model/model.js';
-import { type Completion, DocumentSession, type Method } from './session.js';
+import { type Completion, DocumentSession, type FimMode, type Method } from './session.js';
 
-export const DEFAULT_SETTINGS: EngineSettings = { cacheBudgetMiB: 512, resyncThreshold: 256, idleMs: 1500, refreshWindow: 16, fim: true };
+export const DEFAULT_SETTINGS: EngineSettings = { cacheBudgetMiB: 512, resyncThreshold: 256, idleMs: 1500, refreshWindow: 16, fim: 'psm' };
 
 /** Rows kept free for the sentinels and the generated tokens of one completion. */
 const GENERATION_RESERVE = 80;
@@ -76,8 +76,8 @@ export class EngineServer {
     return this.model.ctx;
   }
 
-  /** fim: whether completions will use FIM prompts if the model has the tokens (the "fim" setting). */
-  static modelInfo(model: LlamaModel, name: string, fim = true): ModelInfo {
+  /** fim: the prompts completions will use if the model has FIM tokens (the "fim" setting). */
+  static modelInfo(model: LlamaModel, name: string, fim: FimMode = 'psm'): ModelInfo {
     const c = model.config;
     const f = model.tokenizer.fim;
     return {
@@ -88,7 +88,7 @@ export class EngineServer {
       headDim: c.headDim,
       contextLength: c.contextLength,
       vocab: c.vocabSize,
-      fim: fim && f.prefix !== null && f.suffix !== null && f.middle !== null,
+      fim: f.prefix !== null && f.suffix !== null && f.middle !== null ? fim : 'off',
     };
   }
 
@@ -119,7 +119,7 @@ export class EngineServer {
         if (this.pending.has(m.id)) this.cancelled.add(m.id);
         return Promise.resolve();
       case 'settings':
-        // a cache laid out for FIM cannot serve left-to-right prompts (nor the reverse): those are built again
+        // a cache laid out for one kind of prompt cannot serve another: those are built again
         if (m.settings.fim !== this.settings.fim) return this.enqueue(async () => {
           this.settings = m.settings;
           for (const d of this.docs.values()) this.dropSession(d);

@@ -3,15 +3,20 @@
 // changed since the last one into one plan: kept rows whose position changed are re-rotated in one fused dispatch
 // (pie_rekey), dropped rows are freed, and every new token is encoded in one batched forward pass at its position.
 //
-// The cache layout, in positions: [BOS] [FIM prefix sentinel] prefix tokens [FIM suffix sentinel] suffix tokens
-// [FIM middle sentinel]; the FIM sentinels only for models that have them (prefix-suffix-middle order), so moving the
-// cursor is an edit like any other (the suffix sentinel moves). Without FIM, a completion continues the prefix: the
-// suffix rows are hidden (position -1) while it decodes, and restored after.
+// The cache layout, in positions, by FIM mode (the sentinels only for models that have them; Bavarian et al. 2022's
+// two orders):
+//   'psm'  [BOS] <PRE> prefix <SUF> suffix <MID>    moving the cursor is an edit like any other (<SUF> moves); typing
+//                                                  at the cursor moves every suffix row
+//   'spm'  [BOS] <PRE> <SUF> suffix <MID> prefix    the middle continues the prefix; typing at the cursor appends, and
+//                                                  moving the cursor moves the text in between from one side to the
+//                                                  other (its rows dropped there, its tokens encoded here)
+//   'off'  [BOS] prefix suffix                     left to right: a completion continues the prefix, the suffix rows
+//                                                  hidden (position -1) while it decodes and restored after
 //
 // A completion's generated rows are kept, hidden, until the next edit, completion or resync: accept() inserts its
 // text as an edit and hands those rows to the inserted tokens, so the next flush rotates them into place instead of
-// encoding them (without FIM they already sit at their positions; with FIM they move from after the middle sentinel to
-// before the suffix sentinel).
+// encoding them ('off' and 'spm': they already sit at their positions, with the context they were decoded in; 'psm':
+// they move from after the middle sentinel to before the suffix sentinel).
 //
 // Methods, same API: 'pie' (re-rotate moved keys), 'cfe' (reuse moved rows without re-rotation: the paper's conflict
 // fast encoding baseline), 'prefix' (reuse rows before the first change, re-encode the rest, as prefix caching does),
@@ -24,14 +29,17 @@ import type { LlamaModel } from './model/model.js';
 import { Sampler, type SamplerOptions } from './sampler.js';
 
 export type Method = 'pie' | 'cfe' | 'prefix' | 'full';
+/** How completions see the text after the cursor (see the layouts above). */
+export type FimMode = 'psm' | 'spm' | 'off';
+export const FIM_MODES: readonly FimMode[] = ['psm', 'spm', 'off'];
 export const METHODS: readonly Method[] = ['pie', 'cfe', 'prefix', 'full'];
 
 export interface SessionOptions {
   method?: Method;
   /** Cache rows (default: the model's context length, at most 4096). */
   maxRows?: number;
-  /** Use the model's FIM tokens when it has them (default true). */
-  fim?: boolean;
+  /** FIM prompts in this order when the model has FIM tokens (default 'psm'; 'off', or no tokens: left to right). */
+  fim?: FimMode;
   /** idleResync() re-encodes once this many rows are stale (default 256; Infinity: never). */
   resyncThreshold?: number;
   /**
@@ -128,6 +136,8 @@ export class DocumentSession {
   private droppedSinceFlush = 0;
   private generated: Generated | null = null;
   private readonly fimIds: { prefix: number; suffix: number; middle: number } | null;
+  /** The layout in use: the option, or 'off' for a model without FIM tokens. */
+  readonly fim: FimMode;
   private movesBuf: GPUBuffer | null = null;
   private lastStats: FlushStats = { rowsMoved: 0, rowsDropped: 0, tokensEncoded: 0, applyMs: 0, encodeMs: 0 };
   private flushes = 0;
@@ -146,7 +156,9 @@ export class DocumentSession {
     this.refreshWindow = o.refreshWindow ?? 16;
     const tok = model.tokenizer;
     const f = tok.fim;
-    this.fimIds = (o.fim ?? true) && f.prefix !== null && f.suffix !== null && f.middle !== null ? { prefix: f.prefix, suffix: f.suffix, middle: f.middle } : null;
+    if (o.fim !== undefined && !FIM_MODES.includes(o.fim)) throw new RangeError(`fim ${String(o.fim)}: ${FIM_MODES.join(', ')}`);
+    this.fimIds = (o.fim ?? 'psm') !== 'off' && f.prefix !== null && f.suffix !== null && f.middle !== null ? { prefix: f.prefix, suffix: f.suffix, middle: f.middle } : null;
+    this.fim = this.fimIds ? (o.fim ?? 'psm') : 'off';
     this.cache = model.createCache(o.maxRows ?? Math.min(model.config.contextLength, 4096));
     this.stale = new Uint8Array(this.cache.maxRows);
     this.prefix = new TokenMirror(tok, text);
@@ -239,10 +251,12 @@ export class DocumentSession {
     this.sync();
   }
 
-  /** Index of the first entry after the prefix's tokens: the FIM suffix sentinel, or the first suffix token. */
+  /** Index of the first entry after the prefix's tokens: the FIM suffix sentinel, the first suffix token, or (spm) the end. */
   private get cursorIndex(): number {
     const tok = this.model.tokenizer;
-    return (tok.addBos && tok.bos !== null ? 1 : 0) + (this.fimIds ? 1 : 0) + this.prefix.tokens.length;
+    const bos = tok.addBos && tok.bos !== null ? 1 : 0;
+    if (this.fim === 'spm') return bos + 3 + this.suffix.tokens.length + this.prefix.tokens.length;
+    return bos + (this.fim === 'psm' ? 1 : 0) + this.prefix.tokens.length;
   }
 
   /** The token sequence the cache should hold, in position order. */
@@ -251,7 +265,8 @@ export class DocumentSession {
     const out: number[] = [];
     if (tok.addBos && tok.bos !== null) out.push(tok.bos);
     const f = this.fimIds;
-    if (f) out.push(f.prefix, ...this.prefix.tokens, f.suffix, ...this.suffix.tokens, f.middle);
+    if (f && this.fim === 'psm') out.push(f.prefix, ...this.prefix.tokens, f.suffix, ...this.suffix.tokens, f.middle);
+    else if (f) out.push(f.prefix, f.suffix, ...this.suffix.tokens, f.middle, ...this.prefix.tokens);
     else out.push(...this.prefix.tokens, ...this.suffix.tokens);
     return out;
   }
@@ -330,8 +345,8 @@ export class DocumentSession {
     }
     drop(target);
     if (this.method === 'pie') {
-      // the tokens just before the cursor (with FIM, the end of the prefix; without, the end of the prompt)
-      const end = (entries.length - this.suffix.tokens.length) - (this.fimIds ? 2 : 0);
+      // the tokens just before the cursor: the end of the prefix
+      const end = this.cursorIndex;
       for (let i = Math.max(0, end - this.refreshWindow); i < end; i++) {
         const e = entries[i]!;
         if (e.row >= 0 && this.stale[e.row]) drop(e);
@@ -435,9 +450,9 @@ export class DocumentSession {
     this.discardGenerated();
     if (o.offset !== undefined && o.offset !== this.cursor) this.moveCursor(o.offset);
     const entries = this.entries;
-    // Without FIM, generated tokens continue the prefix: its last token predicts the first one, and the suffix rows are
-    // hidden while decoding (their positions are the generated tokens').
-    const promptEnd = this.fimIds ? entries.length : this.cursorIndex;
+    // Generated tokens follow the prompt: with psm the middle sentinel; otherwise they continue the prefix, and without
+    // FIM the suffix rows are hidden while decoding (their positions are the generated tokens').
+    const promptEnd = this.fim === 'psm' ? entries.length : this.cursorIndex;
     if (promptEnd === 0) throw new Error('nothing to complete from: an empty prefix in a model without BOS');
     const first = await this.flush(promptEnd - 1);
     const flush = this.lastStats;
@@ -524,9 +539,10 @@ export class DocumentSession {
     const at = this.cursorIndex;
     const rows = g.tokens.filter((t) => t.row >= 0);
     if (completion.text !== '') {
-      // Rows after the cursor get new text before them; with FIM the generated rows also saw the suffix: all stale.
+      // Rows after the cursor get new text before them; with psm the generated rows also saw the suffix: all stale.
+      // (spm: nothing follows the prefix, and the generated rows saw exactly the context they keep.)
       for (const e of this.entries.slice(at)) if (e.row >= 0) this.stale[e.row] = 1;
-      if (this.fimIds) for (const t of rows) this.stale[t.row] = 1;
+      if (this.fim === 'psm') for (const t of rows) this.stale[t.row] = 1;
     }
     // back at the positions they were decoded at: the flush moves them from there
     this.cache.setPositions(rows.map((t) => t.row), rows.map((t) => t.pos));

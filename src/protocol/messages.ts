@@ -3,6 +3,8 @@
 // ids and explicit cancel. The transport (webview postMessage today) is not part of the protocol, so the same engine
 // server can later sit behind a language-server connection.
 
+import type { FimMode } from '../engine/session.js';
+
 /** A change as VS Code reports it: offsets in UTF-16 code units, each in the text the previous change left. */
 export interface WireChange {
   rangeOffset: number;
@@ -20,8 +22,8 @@ export interface EngineSettings {
   idleMs: number;
   /** Stale rows just before the cursor re-encoded before each completion (0: PIE exactly as the paper has it). */
   refreshWindow: number;
-  /** Fill-in-the-middle prompts for a model with FIM tokens; false: left to right from the prefix. */
-  fim: boolean;
+  /** Fill-in-the-middle prompts in this order for a model with FIM tokens; 'off': left to right from the prefix. */
+  fim: FimMode;
 }
 
 /** What the engine knows of a completion's cost, for the status bar. */
@@ -95,6 +97,6 @@ export interface ModelInfo {
   headDim: number;
   contextLength: number;
   vocab: number;
-  /** Completions use FIM prompts: the model has FIM tokens and the "fim" setting is on (as it was at load). */
-  fim: boolean;
+  /** The prompts completions use: the "fim" setting (as it was at load), or 'off' for a model without FIM tokens. */
+  fim: FimMode;
 }

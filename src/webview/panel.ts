@@ -57,7 +57,7 @@ export class EnginePanelView {
     this.status.textContent = `WebGPU device: ${device}`;
     this.info.textContent =
       `Model ${model.name}: ${model.layers} layers, ${model.heads} heads (${model.kvHeads} KV), head dim ${model.headDim}, ` +
-      `context ${model.contextLength}, vocabulary ${model.vocab}, ${model.fim ? 'fill-in-the-middle' : 'left-to-right'}; loaded in ${loadMs.toFixed(0)} ms, kernels compiled in ${warmupMs.toFixed(0)} ms.`;
+      `context ${model.contextLength}, vocabulary ${model.vocab}, ${model.fim === 'off' ? 'left-to-right' : `fill-in-the-middle (${model.fim.toUpperCase()})`}; loaded in ${loadMs.toFixed(0)} ms, kernels compiled in ${warmupMs.toFixed(0)} ms.`;
   }
 
   settings(s: EngineSettings): void {

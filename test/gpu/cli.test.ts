@@ -38,7 +38,7 @@ test('pie generate --json: the documented greedy story continuation, with timing
   assert.ok((out.prefillMs as number) > 0 && (out.decodeMsPerToken as number) > 0);
 });
 
-test('without --model: the default model, our code model shipped in models/, completes code (left to right by default, FIM with --fim on)', (t) => {
+test('without --model: the default model, our code model shipped in models/, completes code (left to right by default, --fim psm|spm as asked)', (t) => {
   const bundled = join(projectRoot(), KNOWN_MODELS[DEFAULT_MODEL]!.bundled ?? '');
   if (!existsSync(bundled)) return t.skip(`${bundled} is absent (train and export it with tools/train-model)`);
   assert.equal(DEFAULT_MODEL, 'pie-code-tiny.gguf');
@@ -50,19 +50,25 @@ test('without --model: the default model, our code model shipped in models/, com
   const out = complete();
   assert.equal(out.model, 'pie-code-tiny.gguf');
   assert.deepEqual(out.tokens, complete('--model', bundled).tokens);
-  // auto: this model's known entry says left to right, i.e. greedy generation from the prefix (up to complete's stops)
-  assert.equal(KNOWN_MODELS[DEFAULT_MODEL]!.fim, false);
-  assert.deepEqual(out.tokens, complete('--fim', 'off').tokens);
+  // auto: this model's known entry says left to right: greedy generation from the prefix (up to complete's stops)
+  assert.equal(KNOWN_MODELS[DEFAULT_MODEL]!.fim, 'off');
+  assert.ok((out.tokens as number[]).length > 0);
+  const l2r = complete('--fim', 'off');
+  assert.deepEqual(out.tokens, l2r.tokens);
   const plain = lastJson(pie(['generate', '--prompt', before, '--max-tokens', '12', '--json']).stdout);
   assert.equal(plain.model, 'pie-code-tiny.gguf');
-  assert.ok((out.tokens as number[]).length > 0);
-  assert.deepEqual((plain.tokens as number[]).slice(0, (out.tokens as number[]).length), out.tokens);
-  const fim = complete('--fim', 'on');
-  assert.ok((fim.tokens as number[]).length > 0);
-  t.diagnostic(`left to right: ${JSON.stringify(out.text)}; FIM: ${JSON.stringify(fim.text)}`);
+  assert.ok((l2r.tokens as number[]).length > 0);
+  assert.deepEqual((plain.tokens as number[]).slice(0, (l2r.tokens as number[]).length), l2r.tokens);
+  // on: FIM in the default order (psm) for a model that auto keeps left to right
+  const psm = complete('--fim', 'psm');
+  assert.deepEqual(complete('--fim', 'on').tokens, psm.tokens);
+  const spm = complete('--fim', 'spm');
+  assert.ok((psm.tokens as number[]).length > 0 && (spm.tokens as number[]).length > 0);
+  assert.notDeepEqual(psm.tokens, spm.tokens, 'the two FIM orders give this prompt different completions');
+  t.diagnostic(`left to right: ${JSON.stringify(l2r.text)}; psm: ${JSON.stringify(psm.text)}; spm: ${JSON.stringify(spm.text)}`);
   const bad = pie(['complete', '--file', file, '--fim', 'maybe']);
   assert.notEqual(bad.code, 0);
-  assert.match(bad.stderr, /--fim must be auto, on or off/);
+  assert.match(bad.stderr, /--fim must be one of auto, on, off, psm, spm/);
 });
 
 test('pie generate with a seed is reproducible and differs from another seed', async (t) => {

@@ -143,6 +143,16 @@ describe('pie-code-tiny.gguf (our code model) against llama.cpp and the f64 refe
     await logitsTest(t, 'FIM', seq);
   });
 
+  test('logits at every position of a fill-in-the-middle prompt in SPM order (the one the extension gives this model)', async (t) => {
+    if (MISSING) return t.skip(MISSING);
+    const tok = model.tokenizer;
+    const cut = PY.indexOf('        self.value += by');
+    const end = PY.indexOf('\n', cut) + 1;
+    const seq = [tok.bos!, tok.fim.prefix!, tok.fim.suffix!, ...tok.encode(PY.slice(end)), tok.fim.middle!, ...tok.encode(PY.slice(0, cut)),
+      ...tok.encode(PY.slice(cut, end))];
+    await logitsTest(t, 'SPM', seq);
+  });
+
   test('greedy continuation agrees with llama.cpp', async (t) => {
     if (MISSING) return t.skip(MISSING);
     const tok = model.tokenizer;

@@ -10,7 +10,7 @@ import { KvCache } from '../../src/engine/kv/cache.js';
 import { LlamaModel } from '../../src/engine/model/model.js';
 import { fileSource } from '../../src/engine/model/node-source.js';
 import { DEFAULT_SETTINGS, EngineServer } from '../../src/engine/server.js';
-import { DocumentSession } from '../../src/engine/session.js';
+import { DocumentSession, type FimMode } from '../../src/engine/session.js';
 import type { EngineMessage, HostMessage } from '../../src/protocol/messages.js';
 import { projectRoot } from '../../src/cli/models.js';
 import { fixtureModel } from '../helpers/fixtures.js';
@@ -263,7 +263,7 @@ describe('EngineServer with a FIM model (pie-code-tiny): the fim setting', async
 
   const CODE = 'export function total(values: number[]): number {\n  let sum = 0;\n  for (const v of values) sum += v;\n  return sum;\n}\n\nexport function max(values: number[]): number {\n  let best = values[';
 
-  async function fresh(fim: boolean): Promise<string> {
+  async function fresh(fim: FimMode): Promise<string> {
     const s = new DocumentSession(model, CODE, { method: 'full', fim });
     try {
       return (await s.complete({ offset: CODE.length, maxTokens: 12, maxLines: 4 })).text;
@@ -272,27 +272,29 @@ describe('EngineServer with a FIM model (pie-code-tiny): the fim setting', async
     }
   }
 
-  test('completions follow the setting (FIM prompts, or left to right); a change rebuilds the caches', async (t) => {
+  test('completions follow the setting (psm, spm, left to right); a change rebuilds the caches', async (t) => {
     if (!existsSync(path)) return t.skip(`${path} is absent (train and export it with tools/train-model)`);
-    assert.equal(EngineServer.modelInfo(model, 'm').fim, true);
-    assert.equal(EngineServer.modelInfo(model, 'm', false).fim, false);
+    assert.equal(EngineServer.modelInfo(model, 'm').fim, 'psm');
+    assert.equal(EngineServer.modelInfo(model, 'm', 'spm').fim, 'spm');
+    assert.equal(EngineServer.modelInfo(model, 'm', 'off').fim, 'off');
     const out: EngineMessage[] = [];
     const server = new EngineServer(model, (m) => out.push(m), { ...DEFAULT_SETTINGS, idleMs: 60_000 }, { method: 'full' });
     const reply = (id: number) => out.find((m) => m.type === 'completion' && m.id === id);
+    const expected = { psm: await fresh('psm'), spm: await fresh('spm'), off: await fresh('off') };
+    assert.ok(new Set(Object.values(expected)).size >= 2, `the prompts should not all give the same completion here: ${JSON.stringify(expected)}`);
     try {
       await server.handle({ type: 'open', uri: 'c', version: 1, text: CODE, cursor: CODE.length });
-      await server.handle({ type: 'complete', id: 1, uri: 'c', version: 1, offset: CODE.length, maxTokens: 12, maxLines: 4 });
-      const withFim = await fresh(true);
-      const leftToRight = await fresh(false);
-      assert.notEqual(withFim, leftToRight, 'the two prompts should give different completions here');
-      const r1 = reply(1);
-      assert.ok(r1?.type === 'completion' && r1.text === withFim, JSON.stringify(r1));
-      await server.handle({ type: 'settings', settings: { ...DEFAULT_SETTINGS, idleMs: 60_000, fim: false } });
-      assert.equal(server.session('c'), null, 'the FIM-laid-out cache was dropped');
-      await server.handle({ type: 'complete', id: 2, uri: 'c', version: 1, offset: CODE.length, maxTokens: 12, maxLines: 4 });
-      const r2 = reply(2);
-      assert.ok(r2?.type === 'completion' && r2.text === leftToRight && r2.stats.rebuilt, JSON.stringify(r2));
-      t.diagnostic(`FIM: ${JSON.stringify(withFim)}; left to right: ${JSON.stringify(leftToRight)}`);
+      let id = 0;
+      for (const fim of ['psm', 'spm', 'off'] as FimMode[]) {
+        if (fim !== DEFAULT_SETTINGS.fim) {
+          await server.handle({ type: 'settings', settings: { ...DEFAULT_SETTINGS, idleMs: 60_000, fim } });
+          assert.equal(server.session('c'), null, `the cache laid out for the previous prompts was dropped (${fim})`);
+        }
+        await server.handle({ type: 'complete', id: ++id, uri: 'c', version: 1, offset: CODE.length, maxTokens: 12, maxLines: 4 });
+        const r = reply(id);
+        assert.ok(r?.type === 'completion' && r.text === expected[fim] && (fim === DEFAULT_SETTINGS.fim || r.stats.rebuilt), `${fim}: ${JSON.stringify(r)}`);
+      }
+      t.diagnostic(JSON.stringify(expected));
     } finally {
       server.dispose();
     }

@@ -53,7 +53,7 @@ function rowOfPosition(s: DocumentSession, pos: number): number {
 
 /** Worst normalised layer-0 K/V error of `s` against a 'full' session of the same text and cursor. */
 async function layer0Error(ctx: GpuContext, s: DocumentSession): Promise<number> {
-  const full = new DocumentSession(s.model, s.text, { method: 'full', maxRows: s.cache.maxRows });
+  const full = new DocumentSession(s.model, s.text, { method: 'full', maxRows: s.cache.maxRows, fim: s.fim });
   full.moveCursor(s.cursor);
   await full.flush();
   assert.deepEqual(s.tokens, full.tokens, 'the token mirror equals a fresh tokenization');
@@ -84,7 +84,9 @@ async function checkAccept(t: { diagnostic(m: string): void }, ctx: GpuContext, 
   const { tokensEncoded, rowsMoved, rowsDropped } = s.stats;
   t.diagnostic(`accept ${c.tokens.length} tokens (${c.stopReason}): encoded ${tokensEncoded} (${refreshed} of them stale rows), moved ${rowsMoved}, dropped ${rowsDropped}, layer 0 ${err.toExponential(2)}`);
   assert.ok(tokensEncoded - refreshed <= (c.stopReason === 'eos' ? 1 : 2), `encoded ${tokensEncoded}, ${refreshed} of them stale rows`);
-  assert.ok(s.stats.rowsMoved > 0);
+  // spm: the generated rows already sit where the accepted text goes, and nothing follows them
+  if (s.fim === 'spm') assert.equal(rowsMoved, 0);
+  else assert.ok(rowsMoved > 0);
   assert.ok(err <= 1e-5, `layer 0 after accept: ${err}`);
   assert.equal(rowsHeld(s), s.tokens.length);
 }
@@ -431,7 +433,7 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
     m.destroy();
   });
 
-  test('fim: false; a stop token ends the last line, which counts with the text before the cursor on its line', async (t) => {
+  test("fim: 'off'; a stop token ends the last line, which counts with the text before the cursor on its line", async (t) => {
     if (!path) return t.skip(why);
     // Without FIM the completion does not depend on the suffix: the model's first line after P, with EOT := the line
     // break that ends it, is P's line's last part. With that whole line next after the cursor, nothing is inserted.
@@ -441,7 +443,7 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
     assert.ok(k > 0, `no line break in ${JSON.stringify(g.text)}`);
     const m = await LlamaModel.load(ctx, bytesSource(await withFimTokens(bytes, { eot: g.tokens[k]! })));
     const line = P + g.text.slice(0, g.text.indexOf('\n'));
-    const s = new DocumentSession(m, `${P}\n${line}\nThe end.`, { fim: false, maxRows: 512 });
+    const s = new DocumentSession(m, `${P}\n${line}\nThe end.`, { fim: 'off', maxRows: 512 });
     assert.equal(s.tokens.length, 1 + m.tokenizer.encode(s.text).length, 'no sentinels');
     const c = await s.complete({ offset: P.length, maxTokens: 160 });
     assert.deepEqual(c.tokens, g.tokens.slice(0, k));
@@ -462,6 +464,80 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
     assert.equal(c.stopReason, 'maxTokens');
     await checkAccept(t, ctx, s, c);
     assert.deepEqual(s.tokens, fimSequence(s.text, s.cursor));
+    s.destroy();
+  });
+
+  /** [BOS] [PRE] [SUF] suffix [MID] prefix (suffix-prefix-middle), tokenized independently of the session. */
+  const spmSequence = (text: string, cursor: number): number[] => {
+    const { pre, suf, mid } = fim();
+    const tok = model.tokenizer;
+    return [tok.bos!, pre, suf, ...tok.encode(text.slice(cursor)), mid, ...tok.encode(text.slice(0, cursor))];
+  };
+  const openSpm = async (method: Method, text = STORY) => {
+    const s = new DocumentSession(model, text, { method, maxRows: 512, fim: 'spm' });
+    await s.flush();
+    return s;
+  };
+
+  test("spm layout [BOS][PRE][SUF] suffix [MID] prefix: typing at the cursor appends; cursor moves and edits (pie: layer 0 exact)", async (t) => {
+    if (!path) return t.skip(why);
+    const s = await openSpm('pie');
+    assert.equal(s.fim, 'spm');
+    assert.deepEqual(s.tokens, spmSequence(STORY, STORY.length));
+    s.moveCursor(at);
+    assert.deepEqual(s.tokens, spmSequence(STORY, at));
+    await s.flush();
+    const moved = STORY.length - at;
+    t.diagnostic(`cursor move over ${moved} chars: moved ${s.stats.rowsMoved}, dropped ${s.stats.rowsDropped}, encoded ${s.stats.tokensEncoded} of ${s.tokens.length}`);
+    // the text between the two cursors leaves the prefix's tail (its rows dropped) and is encoded at the suffix's head
+    assert.ok(s.stats.rowsDropped > 0 && s.stats.tokensEncoded >= s.stats.rowsDropped - 2);
+    let err = await layer0Error(ctx, s);
+    assert.ok(err <= 1e-5, `layer 0 after the cursor move: ${err}`);
+    // typing at the cursor: an append, nothing after it moves (with psm the whole suffix would)
+    await s.resync();
+    s.applyEdits([{ rangeOffset: at, rangeLength: 0, text: ' Then' }]);
+    assert.deepEqual(s.tokens, spmSequence(s.text, s.cursor));
+    await s.flush();
+    t.diagnostic(`typing at the cursor: moved ${s.stats.rowsMoved}, encoded ${s.stats.tokensEncoded}`);
+    assert.equal(s.stats.rowsMoved, 0);
+    assert.ok(s.stats.tokensEncoded <= 4, `encoded ${s.stats.tokensEncoded}`);
+    assert.equal(s.staleRows, 0, 'nothing follows the appended tokens');
+    s.applyEdits([
+      { rangeOffset: 40, rangeLength: 0, text: ' happy' }, // before the cursor
+      { rangeOffset: s.cursor + 6 + 20, rangeLength: 5, text: ' green' }, // after it
+    ]);
+    assert.deepEqual(s.tokens, spmSequence(s.text, s.cursor));
+    await s.flush();
+    err = await layer0Error(ctx, s);
+    t.diagnostic(`edits on both sides: moved ${s.stats.rowsMoved}, encoded ${s.stats.tokensEncoded}; layer 0 ${err.toExponential(2)}`);
+    assert.ok(s.stats.rowsMoved > 0 && err <= 1e-5, `layer 0 after edits: ${err}`);
+    s.destroy();
+  });
+
+  for (const method of ['full', 'pie'] as Method[]) {
+    test(`${method} (spm): a completion is greedy generation from [BOS, PRE, SUF, ...suffix, MID, ...prefix]`, async (t) => {
+      if (!path) return t.skip(why);
+      const s = await openSpm(method);
+      s.moveCursor(at);
+      // the suffix grew at its head: every prefix row now has more text before it (stale, as with psm's suffix rows)
+      if (method === 'pie') await s.resync();
+      const c = await s.complete({ maxTokens: 20 });
+      const g = await generate(model, spmSequence(STORY, at), { maxTokens: 20, temperature: 0 });
+      t.diagnostic(`${c.stopReason}: ${JSON.stringify(c.text)}`);
+      assert.equal(c.stopReason, 'maxTokens');
+      assert.deepEqual(c.tokens, g.tokens);
+      assert.equal(s.text, STORY, 'completion must not change the text');
+      s.destroy();
+    });
+  }
+
+  test('accept (spm): the generated rows stay where they are; layer 0 equals a full recomputation', async (t) => {
+    if (!path) return t.skip(why);
+    const s = await openSpm('pie');
+    const c = await s.complete({ offset: at, maxTokens: 12 });
+    assert.equal(c.stopReason, 'maxTokens');
+    await checkAccept(t, ctx, s, c);
+    assert.deepEqual(s.tokens, spmSequence(s.text, s.cursor));
     s.destroy();
   });
 
