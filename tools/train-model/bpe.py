@@ -159,9 +159,12 @@ def fim_prompt(tok: Tokenizer, prefix: list[int], suffix: list[int], order: str)
     """The tokens before a FIM middle (BOS included), in one of the two orders of Bavarian et al. 2022 ("Efficient
     Training of Language Models to Fill in the Middle"), as session.ts lays out the cache:
       psm  BOS <|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|>     (then the middle)
-      spm  BOS <|fim_prefix|> <|fim_suffix|> suffix <|fim_middle|> prefix     (the middle continues the prefix)"""
+      spm  BOS <|fim_prefix|> <|fim_suffix|> suffix <|fim_middle|> prefix     (the middle continues the prefix)
+    or 'off': BOS prefix (left to right, the suffix unused), for comparisons."""
     if order == 'psm':
         return [tok.bos, tok.fim_prefix] + prefix + [tok.fim_suffix] + suffix + [tok.fim_middle]
     if order == 'spm':
         return [tok.bos, tok.fim_prefix, tok.fim_suffix] + suffix + [tok.fim_middle] + prefix
-    raise ValueError(f'FIM order {order!r}: psm or spm')
+    if order == 'off':
+        return [tok.bos] + prefix
+    raise ValueError(f'FIM order {order!r}: psm, spm or off')

@@ -98,7 +98,8 @@ def main() -> None:
                     help='torch threads (1: on a busy machine more threads spin-wait on each other in greedy decoding)')
     ap.add_argument('--tasks', default='next-line,fim-line,fim', help='next-line, fim-line, fim, or several (one '
                     'process per task runs them in parallel; each task draws its positions from its own seeded stream)')
-    ap.add_argument('--fim-order', default='psm', choices=('psm', 'spm'), help='the FIM prompt (bpe.fim_prompt)')
+    ap.add_argument('--fim-order', default='psm', choices=('psm', 'spm', 'off'),
+                    help='the FIM prompt (bpe.fim_prompt; off: left to right from the prefix, the suffix unused)')
     ap.add_argument('--out', default=None, help='default: <ckpt dir>/eval.json')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)

@@ -6,7 +6,7 @@
 1. The file reads back (read_gguf): every tensor equals what the export meant to store (F16/Q8_0 rounding included).
 2. Tokenizer: our Python BPE's ids equal our engine's (`node dist/cli.js tokenize --batch`) and llama.cpp's
    (node-llama-cpp tokenize) on held-out files of the test split and on awkward strings (Unicode, digits, spaces, CRLF).
-3. Logits at every position of sequences (a held-out file in plain order, a held-out file as a FIM example, a short
+3. Logits at every position of sequences (a held-out file in plain order, a held-out file as a FIM example in PSM and in SPM order, a short
    prompt): PyTorch in float64 with the weights the file holds (and the RoPE angles rounded to float32 as llama.cpp and
    the engine compute them: model.rope_tables), against our engine (WebGPU) and llama.cpp (CPU, f32 KV cache), through engine_logits.ts. Metric as in test/gpu/oracle.test.ts: per position max|a - b| / max|b|, the worst
    position reported; also the largest absolute difference and argmax mismatches.
@@ -127,10 +127,11 @@ def main() -> None:
     plain = [tok.bos] + tok.encode(long_texts[0])
     ft = long_texts[1] if len(long_texts) > 1 else texts[1]
     i, j = len(ft) // 3, len(ft) // 3 + min(200, len(ft) // 3)
-    fim = ([tok.bos, tok.fim_prefix] + tok.encode(ft[:i])[-(L // 2):] + [tok.fim_suffix] + tok.encode(ft[j:])[:L // 4]
-           + [tok.fim_middle] + tok.encode(ft[i:j]))
+    pre, suf, mid = tok.encode(ft[:i])[-(L // 2):], tok.encode(ft[j:])[:L // 4], tok.encode(ft[i:j])
+    fim = bpe.fim_prompt(tok, pre, suf, 'psm') + mid
+    spm = bpe.fim_prompt(tok, pre, suf, 'spm') + mid
     prompt = [tok.bos] + tok.encode('def ')
-    seqs = [plain[:L], fim[:L], prompt]
+    seqs = [plain[:L], fim[:L], spm[:L], prompt]
     job = {'sequences': seqs, 'texts': tok_texts}
     (out / 'job.json').write_text(json.dumps(job))
     cmd = ['node', '--import', './scripts/register.mjs', str(HERE / 'engine_logits.ts'), '--model', a.gguf,
@@ -148,7 +149,7 @@ def main() -> None:
         for k, s in enumerate(seqs):
             ref = ref_model(torch.tensor([s]))[0].numpy()
             ours = np.fromfile(out / f'ours-{k}.f32', dtype='<f4').reshape(len(s), V).astype(np.float64)
-            row = {'sequence': ['held-out plain', 'held-out FIM', '"def " prompt'][k], 'tokens': len(s)}
+            row = {'sequence': ['held-out plain', 'held-out FIM (PSM)', 'held-out FIM (SPM)', '"def " prompt'][k], 'tokens': len(s)}
             row['engine_vs_torch'] = dict(zip(('relative', 'max_abs', 'argmax_mismatches'), relative_worst(ours, ref)))
             ok &= row['engine_vs_torch']['relative'] <= TOL_REF
             lf = out / f'llama-{k}.f32'
