@@ -143,7 +143,7 @@ describe('pie-code-tiny.gguf (our code model) against llama.cpp and the f64 refe
     await logitsTest(t, 'FIM', seq);
   });
 
-  test('logits at every position of a fill-in-the-middle prompt in SPM order (the one the extension gives this model)', async (t) => {
+  test("logits at every position of a fill-in-the-middle prompt in SPM order (the engine's spm layout)", async (t) => {
     if (MISSING) return t.skip(MISSING);
     const tok = model.tokenizer;
     const cut = PY.indexOf('        self.value += by');
