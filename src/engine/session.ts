@@ -157,8 +157,9 @@ export class DocumentSession {
     const tok = model.tokenizer;
     const f = tok.fim;
     if (o.fim !== undefined && !FIM_MODES.includes(o.fim)) throw new RangeError(`fim ${String(o.fim)}: ${FIM_MODES.join(', ')}`);
-    this.fimIds = (o.fim ?? 'psm') !== 'off' && f.prefix !== null && f.suffix !== null && f.middle !== null ? { prefix: f.prefix, suffix: f.suffix, middle: f.middle } : null;
-    this.fim = this.fimIds ? (o.fim ?? 'psm') : 'off';
+    const fim = o.fim ?? 'psm';
+    this.fimIds = fim !== 'off' && f.prefix !== null && f.suffix !== null && f.middle !== null ? { prefix: f.prefix, suffix: f.suffix, middle: f.middle } : null;
+    this.fim = this.fimIds ? fim : 'off';
     this.cache = model.createCache(o.maxRows ?? Math.min(model.config.contextLength, 4096));
     this.stale = new Uint8Array(this.cache.maxRows);
     this.prefix = new TokenMirror(tok, text);

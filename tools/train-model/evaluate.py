@@ -120,6 +120,11 @@ def main() -> None:
     rng = random.Random(f'{a.seed}:{a.tasks}')
     nl_ids = {i for i in range(tok.vocab_size) if tok.token_type[i] == bpe.TOKEN_NORMAL and '\n' in tok.decode([i])}
 
+    def first_line(prompt: list[int]) -> str:
+        """Greedy decoding until a newline (or EOS, or 64 tokens): the text up to that newline."""
+        out = greedy(model, prompt, 64, stop=lambda t: t[-1] in nl_ids or t[-1] == tok.eos)
+        return tok.decode([t for t in out if t != tok.eos]).split('\n')[0]
+
     def prev_line(lines: list[str], k: int) -> str:
         for j in range(k - 1, -1, -1):
             if lines[j].strip():
@@ -147,35 +152,26 @@ def main() -> None:
         prev = prev_line(lines, k)
         base_prev = prev
         base_freq = table.get(prev.strip(), most_frequent)
+        prefix = '\n'.join(lines[:k]) + '\n'
         if task == 'next-line':
-            prefix = '\n'.join(lines[:k]) + '\n'
             gold = lines[k]
-            ids = tok.encode(prefix)[-(a.context - 1):]
-            out = greedy(model, [tok.bos] + ids, 64, stop=lambda t: t[-1] in nl_ids or t[-1] == tok.eos)
-            pred = tok.decode([t for t in out if t != tok.eos]).split('\n')[0]
-        elif task == 'fim-line':
-            # single-line infilling (as in InCoder's and SantaCoder's evaluations): one line removed, the prediction
-            # is the middle's first line (what the model says about the rest is not scored)
-            prefix = '\n'.join(lines[:k]) + '\n'
-            gold = lines[k]
-            suffix = '\n'.join(lines[k + 1:])
-            p_ids = tok.encode(prefix)[-(3 * a.context // 4):]
-            s_ids = tok.encode(suffix)[:a.context // 4 - 4]
-            out = greedy(model, bpe.fim_prompt(tok, p_ids, s_ids, a.fim_order), 64,
-                         stop=lambda t: t[-1] in nl_ids or t[-1] == tok.eos)
-            pred = tok.decode([t for t in out if t != tok.eos]).split('\n')[0]
+            pred = first_line([tok.bos] + tok.encode(prefix)[-(a.context - 1):])
         else:
-            n = rng.randint(1, 3)
-            prefix = '\n'.join(lines[:k]) + '\n'
-            gold = '\n'.join(lines[k:k + n]) + '\n'
+            # fim-line: single-line infilling (as in InCoder's and SantaCoder's evaluations), one line removed and the
+            # prediction the middle's first line (what the model says about the rest is not scored); fim: 1-3 lines
+            n = 1 if task == 'fim-line' else rng.randint(1, 3)
             suffix = '\n'.join(lines[k + n:])
-            p_ids = tok.encode(prefix)[-(3 * a.context // 4):]
-            s_ids = tok.encode(suffix)[:a.context // 4 - 4]
-            prompt = bpe.fim_prompt(tok, p_ids, s_ids, a.fim_order)
-            # the middle is everything up to EOS (the model must end it itself; the gold line count is not used).
-            # Past 4 line ends the prediction can no longer match (middles have 1-3 lines), so decoding stops there.
-            out = greedy(model, prompt, 96, stop=lambda t: t[-1] == tok.eos or tok.decode(t).count('\n') > 3)
-            pred = tok.decode([t for t in out if t != tok.eos])
+            prompt = bpe.fim_prompt(tok, tok.encode(prefix)[-(3 * a.context // 4):],
+                                    tok.encode(suffix)[:a.context // 4 - 4], a.fim_order)
+            if task == 'fim-line':
+                gold = lines[k]
+                pred = first_line(prompt)
+            else:
+                gold = '\n'.join(lines[k:k + n]) + '\n'
+                # the middle is everything up to EOS (the model must end it itself; the gold line count is not used).
+                # Past 4 line ends the prediction can no longer match (middles have 1-3 lines), so decoding stops there.
+                out = greedy(model, prompt, 96, stop=lambda t: t[-1] == tok.eos or tok.decode(t).count('\n') > 3)
+                pred = tok.decode([t for t in out if t != tok.eos])
         results[task].append({'lang': f['lang'], 'model': scores(pred, gold), 'previous line': scores(base_prev, gold),
                               'frequent next line': scores(base_freq, gold)})
 

@@ -222,7 +222,7 @@ def load_checkpoint(path: str, device: str = 'cpu'):
     import bpe  # this folder is on sys.path for every script here
     if str(path).endswith('.gguf'):
         from export_gguf import read_gguf
-        md, _ = read_gguf(path)
+        md, tensors = read_gguf(path)
         cfg = ModelConfig(vocab_size=md['llama.vocab_size'], dim=md['llama.embedding_length'],
                           n_layers=md['llama.block_count'], n_heads=md['llama.attention.head_count'],
                           n_kv_heads=md['llama.attention.head_count_kv'], ffn_dim=md['llama.feed_forward_length'],
@@ -233,7 +233,7 @@ def load_checkpoint(path: str, device: str = 'cpu'):
         tok = bpe.Tokenizer(md['tokenizer.ggml.tokens'], md['tokenizer.ggml.token_type'], md['tokenizer.ggml.merges'],
                             {k: md[f'tokenizer.ggml.{v}'] for k, v in key.items()}, md['tokenizer.ggml.pre'])
         model = Llama(cfg)
-        load_gguf_weights(model, path)
+        copy_gguf_tensors(model, tensors, path)
         return cfg, tok, model.to(device).eval(), None
     ck = torch.load(path, map_location='cpu')
     cfg = ModelConfig(**ck['config'])
@@ -249,13 +249,19 @@ def load_gguf_weights(model: Llama, path: str) -> dict:
     into `model`, which must have the same shapes; returns the file's metadata."""
     from export_gguf import read_gguf
     md, tensors = read_gguf(path)
+    copy_gguf_tensors(model, tensors, path)
+    return md
+
+
+@torch.no_grad()
+def copy_gguf_tensors(model: Llama, tensors: dict, path: str) -> None:
+    """read_gguf's tensors into `model`, checked against its names and shapes (`path` for the messages)."""
     names = gguf_tensors(model)
     assert sorted(n for n, _ in names) == sorted(tensors), f'{path}: other tensors than this model\'s'
     for name, p in names:
         w = torch.from_numpy(tensors[name][0])
         assert w.shape == p.shape, f'{path}: {name} is {tuple(w.shape)}, the model has {tuple(p.shape)}'
         p.copy_(w)
-    return md
 
 
 def greedy(model: Llama, prompt: list[int], max_new: int, stop=None) -> list[int]:
