@@ -199,15 +199,15 @@ describe('derived and F16 models against llama.cpp', async () => {
     await compareOnFile(t, q8, STORY, TOL_LLAMA_Q8_0, `Q8_0 (${quantized} tensors)`);
   });
 
-  test('a tensor type the engine does not support (Q4_0) is refused with its name and type, before any upload', async (t) => {
+  test('a tensor type the engine does not support (IQ4_NL) is refused with its name and type, before any upload', async (t) => {
     if (!stories.path) return t.skip(stories.why);
     const q4 = await rewriteGGUF(readFileSync(stories.path), (info) =>
-      info.name === 'blk.2.ffn_up.weight' ? { type: GGMLType.Q4_0, data: new Uint8Array((info.dims[0]! * info.dims[1]!) / 32 * 18) } : null,
+      info.name === 'blk.2.ffn_up.weight' ? { type: GGMLType.IQ4_NL, data: new Uint8Array((info.dims[0]! * info.dims[1]!) / 32 * 18) } : null,
     );
     const ctx = await testGpu();
     await assert.rejects(
       LlamaModel.load(ctx, bytesSource(q4)),
-      (e: Error) => e instanceof ModelFormatError && /blk\.2\.ffn_up\.weight/.test(e.message) && /Q4_0/.test(e.message),
+      (e: Error) => e instanceof ModelFormatError && /blk\.2\.ffn_up\.weight/.test(e.message) && /IQ4_NL/.test(e.message),
     );
   });
 });

@@ -260,14 +260,14 @@ function synthLlama(o: SynthOptions = {}): Uint8Array {
     const n = tensorNamesForLayer(i);
     tensors.push(
       { name: n.attnNorm, dims: [dim] },
-      { name: n.attnQ, dims: [dim, nHeads * headDim] },
-      { name: n.attnK, dims: [dim, nKv * headDim] },
-      { name: n.attnV, dims: [dim, nKv * headDim] },
-      { name: n.attnOutput, dims: [nHeads * headDim, dim] },
+      { name: n.wq, dims: [dim, nHeads * headDim] },
+      { name: n.wk, dims: [dim, nKv * headDim] },
+      { name: n.wv, dims: [dim, nKv * headDim] },
+      { name: n.wo, dims: [nHeads * headDim, dim] },
       { name: n.ffnNorm, dims: [dim] },
-      { name: n.ffnGate, dims: [dim, ffn] },
-      { name: n.ffnUp, dims: [dim, ffn] },
-      { name: n.ffnDown, dims: [ffn, dim] },
+      { name: n.wGate, dims: [dim, ffn] },
+      { name: n.wUp, dims: [dim, ffn] },
+      { name: n.wDown, dims: [ffn, dim] },
     );
   }
   tensors.push({ name: 'output_norm.weight', dims: [dim] });
@@ -296,7 +296,7 @@ test('stories260K.gguf: header, config and tensor data', async (t) => {
     assert.equal(f.tensors.length, 3 + 5 * 9); // token_embd, output_norm, output + 9 per layer
     const c = modelConfigFromGGUF(f);
     assert.deepEqual(
-      { ...c, rmsEps: undefined },
+      c,
       {
         architecture: 'llama',
         name: 'llama',
@@ -308,17 +308,20 @@ test('stories260K.gguf: header, config and tensor data', async (t) => {
         headDim: 8,
         vocabSize: 512,
         contextLength: 2048,
+        trainedContext: 2048,
         ropeDim: 8,
         ropeBase: 10000, // llama.rope.freq_base is absent
         ropeScale: 1,
         ropeLayout: 'normal',
-        rmsEps: undefined,
+        norm: 'rms',
+        normEps: c.normEps, // checked below
+        ffn: 'swiglu',
         // The converted file stores output.weight (a copy of token_embd.weight: llama2.c shares the classifier), so
         // by the config's definition the output is not tied.
         tiedOutput: false,
       },
     );
-    assert.equal(c.rmsEps, Math.fround(1e-5));
+    assert.equal(c.normEps, Math.fround(1e-5));
 
     const embd = f.tensorByName.get('token_embd.weight')!;
     assert.deepEqual(embd.dims, [64, 512]);
@@ -350,7 +353,7 @@ test('llama-2-tiny-random.gguf: header, config and tensor data', async (t) => {
     assert.equal(f.version, 3);
     const c = modelConfigFromGGUF(f);
     assert.deepEqual(
-      { ...c, rmsEps: undefined },
+      c,
       {
         architecture: 'llama',
         name: 'LLaMA v2',
@@ -362,15 +365,18 @@ test('llama-2-tiny-random.gguf: header, config and tensor data', async (t) => {
         headDim: 4, // 8 / 2 (no llama.attention.key_length)
         vocabSize: 32000,
         contextLength: 4096,
+        trainedContext: 4096,
         ropeDim: 4, // llama.rope.dimension_count 4 (equal to the head dim of 4 here)
         ropeBase: 10000,
         ropeScale: 1,
         ropeLayout: 'normal',
-        rmsEps: undefined,
+        norm: 'rms',
+        normEps: c.normEps, // checked below
+        ffn: 'swiglu',
         tiedOutput: false,
       },
     );
-    assert.equal(c.rmsEps, Math.fround(1e-5));
+    assert.equal(c.normEps, Math.fround(1e-5));
     // Matrices are F16, norms F32.
     assert.equal(f.tensorByName.get('blk.0.attn_q.weight')!.type, GGMLType.F16);
     assert.equal(f.tensorByName.get('blk.0.attn_norm.weight')!.type, GGMLType.F32);
@@ -687,20 +693,20 @@ test('header errors on patched stories260K: magic, versions, big-endian, counts,
   await rejectsWith(parse(enc.encode('{"a":')), GGUFError, 'not a GGUF file: expected the magic "GGUF" at offset 0, found bytes 7b 22 61 22');
 });
 
-test('tensor errors on patched stories260K: unsupported Q4_0, unknown type, truncated data', async (t) => {
+test('tensor errors on patched stories260K: unsupported IQ4_NL, unknown type, truncated data', async (t) => {
   const orig = await storiesBytes(t);
   if (!orig) return;
   const q = tensorInfoAt(orig, 'blk.0.attn_q.weight');
   const b = orig.slice();
-  new DataView(b.buffer).setUint32(q.type, GGMLType.Q4_0, true); // [64, 64] Q4_0 is smaller: layout stays valid
+  new DataView(b.buffer).setUint32(q.type, GGMLType.IQ4_NL, true); // [64, 64] IQ4_NL is smaller: layout stays valid
   const f = await parse(b);
-  assert.equal(f.tensorByName.get('blk.0.attn_q.weight')!.type, GGMLType.Q4_0); // the reader is generic
+  assert.equal(f.tensorByName.get('blk.0.attn_q.weight')!.type, GGMLType.IQ4_NL); // the reader is generic
   assert.throws(
     () => modelConfigFromGGUF(f),
     (e: Error) =>
       e instanceof ModelFormatError &&
       e.message ===
-        "tensor blk.0.attn_q.weight has type Q4_0, which pie-complete does not support yet (supported: F32, F16, Q8_0); re-quantize or convert with llama.cpp's llama-quantize to Q8_0 or F16",
+        "tensor blk.0.attn_q.weight has type IQ4_NL, which pie-complete does not support yet (supported: F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, BF16); re-quantize or convert with llama.cpp's llama-quantize to Q4_K_M, Q8_0 or F16",
   );
   new DataView(b.buffer).setUint32(q.type, 99, true);
   await rejectsWith(parse(b), GGUFError, `tensor "blk.0.attn_q.weight" has unknown ggml type id 99 (offset ${q.type})`);
@@ -767,7 +773,7 @@ test('synthetic llama: loads, tied output, metadata value types', async () => {
   assert.equal(c.headDim, 8);
   assert.equal(c.nKvHeads, 2);
   assert.equal(c.vocabSize, 16);
-  assert.equal(c.rmsEps, Math.fround(1e-6));
+  assert.equal(c.normEps, Math.fround(1e-6));
   assert.equal(modelConfigFromGGUF(await parse(synthLlama({ output: true }))).tiedOutput, false);
   // head_count_kv defaults to head_count; key_length overrides dim / heads.
   const mha = modelConfigFromGGUF(await parse(synthLlama({ nKvHeads: 4, kv: { 'llama.attention.head_count_kv': null } })));
@@ -817,7 +823,7 @@ test('synthetic llama: RoPE settings', async () => {
 
 test('synthetic llama: config errors', async () => {
   const cfgErr = async (o: SynthOptions, message: string) => rejectsWith(parseConfig(synthLlama(o)), ModelFormatError, message);
-  await cfgErr({ kv: { 'general.architecture': [VT.STR, 'gpt2'] } }, 'unsupported architecture "gpt2" (supported: llama)');
+  await cfgErr({ kv: { 'general.architecture': [VT.STR, 'gpt2'] } }, 'unsupported architecture "gpt2" (supported: llama, qwen2, starcoder2)');
   await cfgErr({ kv: { 'general.architecture': null } }, 'missing required key general.architecture');
   await cfgErr({ kv: { 'llama.block_count': null } }, 'missing required key llama.block_count');
   await cfgErr({ kv: { 'llama.attention.layer_norm_rms_epsilon': null } }, 'missing required key llama.attention.layer_norm_rms_epsilon');
@@ -843,17 +849,17 @@ test('synthetic llama: config errors', async () => {
     'tensor rope_freqs.weight (per-dimension RoPE frequency factors, e.g. llama 3.1 RoPE scaling) is not supported yet',
   );
   await cfgErr(
-    { extraTensors: [{ name: 'blk.0.attn_q.bias', dims: [32] }] },
-    'unexpected tensor blk.0.attn_q.bias (not part of a 1-layer llama model as pie-complete implements it)',
+    { extraTensors: [{ name: 'blk.0.ffn_up.bias', dims: [32] }] },
+    'unexpected tensor blk.0.ffn_up.bias (not part of a 1-layer llama model as pie-complete implements it)',
   );
   await cfgErr(
-    { tensors: { 'blk.0.attn_q.weight': { type: GGMLType.BF16 } } },
-    "tensor blk.0.attn_q.weight has type BF16, which pie-complete does not support yet (supported: F32, F16, Q8_0); re-quantize or convert with llama.cpp's llama-quantize to Q8_0 or F16",
+    { tensors: { 'blk.0.attn_q.weight': { type: GGMLType.I8 } } },
+    "tensor blk.0.attn_q.weight has type I8, which pie-complete does not support yet (supported: F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, BF16); re-quantize or convert with llama.cpp's llama-quantize to Q4_K_M, Q8_0 or F16",
   );
-  // Q4_K needs rows that are a multiple of 256: a model with dim 256.
+  // Q3_K needs rows that are a multiple of 256: a model with dim 256.
   await cfgErr(
-    { dim: 256, nHeads: 32, nKvHeads: 4, ffn: 32, tensors: { 'blk.0.attn_q.weight': { type: GGMLType.Q4_K } } },
-    "tensor blk.0.attn_q.weight has type Q4_K, which pie-complete does not support yet (supported: F32, F16, Q8_0); re-quantize or convert with llama.cpp's llama-quantize to Q8_0 or F16",
+    { dim: 256, nHeads: 32, nKvHeads: 4, ffn: 32, tensors: { 'blk.0.attn_q.weight': { type: GGMLType.Q3_K } } },
+    "tensor blk.0.attn_q.weight has type Q3_K, which pie-complete does not support yet (supported: F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, BF16); re-quantize or convert with llama.cpp's llama-quantize to Q4_K_M, Q8_0 or F16",
   );
 });
 

@@ -1,32 +1,28 @@
-// A Llama-architecture model on the GPU: weights, scratch activations, and forward(), which reads like llama2.c's
-// run.c: named steps, top to bottom. One forward() call encodes a batch of tokens at given positions into given cache
-// rows (prefill when many, decode when one) and optionally returns logits.
-import type { Batch, GpuContext } from '../gpu/context.js';
+// A transformer model on the GPU (the families of arch/: llama, qwen2, starcoder2): weights, scratch activations, and
+// forward(), which records the family's layer (arch/arch.ts transformerLayer, shared with the f64 reference model of the
+// tests) through GPU ops. One forward() call encodes a batch of tokens at given positions into given cache rows
+// (prefill when many, decode when one) and optionally returns logits.
+import { dequantize, formatOfGGML, gpuRowWords } from '../formats/index.js';
+import { type Batch, fmtBytes, type GpuContext, GpuMemoryError } from '../gpu/context.js';
+import { createWeight, type GpuWeight, writeWeightRows } from '../gpu/weight.js';
 import { argmax } from '../kernels/argmax.js';
 import { attention } from '../kernels/attention.js';
+import { addBias } from '../kernels/bias.js';
 import { embedding } from '../kernels/embedding.js';
+import { gelu } from '../kernels/gelu.js';
 import { kvStore } from '../kernels/kvstore.js';
+import { layernorm } from '../kernels/layernorm.js';
 import { matmul } from '../kernels/matmul.js';
 import { rmsnorm } from '../kernels/rmsnorm.js';
 import { rope } from '../kernels/rope.js';
 import { swiglu } from '../kernels/swiglu.js';
 import { KvCache } from '../kv/cache.js';
+import { GLOBAL_TENSORS, isMatrix, LAYER_TENSORS, type LayerTensor, type LayerWeights, type Ops, transformerLayer } from './arch/arch.js';
 import { type ModelConfig, ModelFormatError, modelConfigFromGGUF } from './config.js';
-import { type ByteSource, type GGUFFile, ggmlTypeName, readGGUF, readTensorData, type TensorInfo } from './gguf.js';
+import { type ByteSource, type GGUFFile, ggmlTypeName, readGGUF, type TensorInfo } from './gguf.js';
 import { type Tokenizer, tokenizerFromMetadata } from './tokenizer.js';
-import { dequantize, type GpuWeight, uploadWeight, weightTypeFromGGML } from './weights.js';
 
-interface LayerWeights {
-  attnNorm: GPUBuffer; // (dim) f32
-  wq: GpuWeight; // (nHeads*headDim, dim)
-  wk: GpuWeight; // (nKvHeads*headDim, dim)
-  wv: GpuWeight; // (nKvHeads*headDim, dim)
-  wo: GpuWeight; // (dim, nHeads*headDim)
-  ffnNorm: GPUBuffer; // (dim) f32
-  wGate: GpuWeight; // (ffnDim, dim)
-  wUp: GpuWeight; // (ffnDim, dim)
-  wDown: GpuWeight; // (dim, ffnDim)
-}
+type GpuLayer = LayerWeights<GpuWeight, GPUBuffer>;
 
 /** Activations for up to `tokens` tokens per forward call. */
 class Scratch {
@@ -47,6 +43,8 @@ class Scratch {
   readonly logits: GPUBuffer; // (tokens, vocab)
   readonly next: GPUBuffer; // u32 (tokens) argmax of each logits row
   private readonly all: GPUBuffer[];
+  /** Bytes of all the buffers. */
+  readonly bytes: number;
 
   constructor(
     ctx: GpuContext,
@@ -73,6 +71,7 @@ class Scratch {
     this.logits = f(tokens * c.vocabSize, 'logits');
     this.next = f(tokens, 'next');
     this.all = [this.x, this.xb, this.q, this.k, this.v, this.att, this.gate, this.up, this.hidden, this.ids, this.pos, this.rows, this.last, this.lastNorm, this.logits, this.next];
+    this.bytes = this.all.reduce((n, b) => n + b.size, 0);
   }
 
   destroy(): void {
@@ -93,6 +92,29 @@ export interface LoadProgress {
   tensorsLoaded: number;
   tensorsTotal: number;
   bytesLoaded: number;
+  /** GPU bytes of all the weights (known before the first upload). */
+  bytesTotal: number;
+}
+
+/** Raw bytes read from the file per upload: a large tensor is streamed in row ranges of about this size. */
+const READ_CHUNK = 16 << 20;
+
+/** GPU bytes a model's weights take (each tensor in its format's GPU layout; vectors in f32), from the header alone. */
+export function weightBytesOf(gguf: GGUFFile): number {
+  let n = 0;
+  for (const t of gguf.tensors) {
+    const f = formatOfGGML(t.type);
+    if (!f) continue;
+    n += t.dims.length === 1 ? t.dims[0]! * 4 : gpuRowWords(f, t.dims[0]!) * 4 * (t.byteLength / ((t.dims[0]! / f.blockElems) * f.blockBytes));
+  }
+  return n;
+}
+
+/** The GPU memory a model needs: weights, and the KV cache of `contextRows` rows. */
+export function memoryEstimate(gguf: GGUFFile, c: ModelConfig, contextRows: number): { weights: number; kvCache: number; total: number } {
+  const weights = weightBytesOf(gguf);
+  const kvCache = KvCache.bytesFor(c, contextRows);
+  return { weights, kvCache, total: weights + kvCache };
 }
 
 /** The largest batch one forward() call encodes; longer inputs are split into chunks of this size. */
@@ -107,70 +129,101 @@ export class LlamaModel {
     readonly tokenizer: Tokenizer,
     readonly gguf: GGUFFile,
     private readonly tokenEmbedding: GpuWeight,
-    private readonly layers: LayerWeights[],
+    private readonly layers: GpuLayer[],
     private readonly outputNorm: GPUBuffer,
+    private readonly outputNormB: GPUBuffer | null,
     private readonly output: GpuWeight,
     /** Bytes of weights on the GPU. */
     readonly weightBytes: number,
   ) {}
 
-  static async load(ctx: GpuContext, src: ByteSource, onProgress?: (p: LoadProgress) => void): Promise<LlamaModel> {
+  /**
+   * Reads the header, checks the model, then streams every tensor to the GPU. An allocation the device refuses is
+   * reported with the memory the model needs (weights, and the KV cache at `contextRows`, by default the context the
+   * engine serves capped at 4096 as the editor uses it) and what was being allocated.
+   */
+  static async load(ctx: GpuContext, src: ByteSource, onProgress?: (p: LoadProgress) => void, contextRows?: number): Promise<LlamaModel> {
     const gguf = await readGGUF(src);
     const c = modelConfigFromGGUF(gguf);
     const tokenizer = tokenizerFromMetadata(gguf.metadata);
     if (tokenizer.vocabSize !== c.vocabSize) {
       throw new ModelFormatError(`the tokenizer has ${tokenizer.vocabSize} tokens but token_embd.weight has ${c.vocabSize} rows`);
     }
-    const total = c.nLayers * 9 + 2 + (c.tiedOutput ? 0 : 1);
+    const need = memoryEstimate(gguf, c, contextRows ?? Math.min(c.contextLength, 4096));
+    const total = gguf.tensors.length;
     let loaded = 0;
     let bytes = 0;
-    const tensor = (name: string): TensorInfo => {
+    const buffers: GPUBuffer[] = [];
+    const progress = (n: number) => {
+      loaded++;
+      bytes += n;
+      onProgress?.({ tensorsLoaded: loaded, tensorsTotal: total, bytesLoaded: bytes, bytesTotal: need.weights });
+    };
+    const info = (name: string): TensorInfo => {
       const t = gguf.tensorByName.get(name);
       if (!t) throw new ModelFormatError(`tensor ${name} is missing`);
       return t;
     };
-    const progress = (n: number) => {
-      loaded++;
-      bytes += n;
-      onProgress?.({ tensorsLoaded: loaded, tensorsTotal: total, bytesLoaded: bytes });
+    const formatOf = (t: TensorInfo) => {
+      const f = formatOfGGML(t.type);
+      if (!f) throw new ModelFormatError(`tensor ${t.name} has type ${ggmlTypeName(t.type)}, which the engine does not support yet`);
+      return f;
     };
-    const matrix = async (name: string, rows: number, cols: number): Promise<GpuWeight> => {
-      const t = tensor(name);
-      const type = weightTypeFromGGML(t.type);
-      if (!type) throw new ModelFormatError(`tensor ${name} has type ${ggmlTypeName(t.type)}, which the engine does not support yet (F32, F16 and Q8_0 are)`);
-      const w = uploadWeight(ctx, type, await readTensorData(src, t), rows, cols, name);
+    const matrix = async (name: string): Promise<GpuWeight> => {
+      const t = info(name);
+      const [cols, rows] = [t.dims[0]!, t.dims[1] ?? 1];
+      const w = createWeight(ctx, formatOf(t), rows, cols, name);
+      buffers.push(w.data);
+      const rowBytes = t.byteLength / rows;
+      const per = Math.max(1, Math.floor(READ_CHUNK / rowBytes));
+      for (let r = 0; r < rows; r += per) {
+        const n = Math.min(per, rows - r);
+        writeWeightRows(ctx, w, r, await src.read(t.offset + r * rowBytes, n * rowBytes));
+      }
       progress(w.bytes);
       return w;
     };
-    const vector = async (name: string, n: number): Promise<GPUBuffer> => {
-      const t = tensor(name);
-      const type = weightTypeFromGGML(t.type);
-      if (!type) throw new ModelFormatError(`tensor ${name} has type ${ggmlTypeName(t.type)}, which the engine does not support yet (F32, F16 and Q8_0 are)`);
-      const data = dequantize(type, await readTensorData(src, t), n);
+    const vector = async (name: string): Promise<GPUBuffer> => {
+      const t = info(name);
+      const n = t.dims.reduce((a, b) => a * b, 1);
+      const data = dequantize(formatOf(t), await src.read(t.offset, t.byteLength), n);
+      const b = ctx.upload(data, name);
+      buffers.push(b);
       progress(data.byteLength);
-      return ctx.upload(data, name);
+      return b;
     };
-    const qDim = c.nHeads * c.headDim;
-    const kvDim = c.nKvHeads * c.headDim;
-    const tokenEmbedding = await matrix('token_embd.weight', c.vocabSize, c.dim);
-    const layers: LayerWeights[] = [];
-    for (let i = 0; i < c.nLayers; i++) {
-      const p = `blk.${i}.`;
-      layers.push({
-        attnNorm: await vector(`${p}attn_norm.weight`, c.dim),
-        wq: await matrix(`${p}attn_q.weight`, qDim, c.dim),
-        wk: await matrix(`${p}attn_k.weight`, kvDim, c.dim),
-        wv: await matrix(`${p}attn_v.weight`, kvDim, c.dim),
-        wo: await matrix(`${p}attn_output.weight`, c.dim, qDim),
-        ffnNorm: await vector(`${p}ffn_norm.weight`, c.dim),
-        wGate: await matrix(`${p}ffn_gate.weight`, c.ffnDim, c.dim),
-        wUp: await matrix(`${p}ffn_up.weight`, c.ffnDim, c.dim),
-        wDown: await matrix(`${p}ffn_down.weight`, c.dim, c.ffnDim),
-      });
+    const optional = <T>(name: string, load: (n: string) => Promise<T>): Promise<T | null> =>
+      gguf.tensorByName.has(name) ? load(name) : Promise.resolve(null);
+
+    ctx.device.pushErrorScope('out-of-memory');
+    let oom: GPUError | null = null;
+    try {
+      const tokenEmbedding = await matrix(GLOBAL_TENSORS.tokenEmbd);
+      const layers: GpuLayer[] = [];
+      for (let i = 0; i < c.nLayers; i++) {
+        const l = {} as Record<LayerTensor, GpuWeight | GPUBuffer | null>;
+        for (const [key, name] of Object.entries(LAYER_TENSORS) as [LayerTensor, string][]) {
+          const n = `blk.${i}.${name}`;
+          l[key] = isMatrix(key) ? await optional(n, matrix) : await optional(n, vector);
+        }
+        layers.push(l as GpuLayer);
+      }
+      const outputNorm = await vector(GLOBAL_TENSORS.outputNorm);
+      const outputNormB = await optional(GLOBAL_TENSORS.outputNormB, vector);
+      const output = c.tiedOutput ? tokenEmbedding : await matrix(GLOBAL_TENSORS.output);
+      oom = await ctx.device.popErrorScope();
+      if (!oom) return new LlamaModel(ctx, c, tokenizer, gguf, tokenEmbedding, layers, outputNorm, outputNormB, output, bytes);
+    } catch (e) {
+      if (!oom) oom = await ctx.device.popErrorScope();
+      for (const b of buffers) b.destroy();
+      if (!oom) throw e;
     }
-    const outputNorm = await vector('output_norm.weight', c.dim);
-    const output = c.tiedOutput ? tokenEmbedding : await matrix('output.weight', c.vocabSize, c.dim);
-    return new LlamaModel(ctx, c, tokenizer, gguf, tokenEmbedding, layers, outputNorm, output, bytes);
+    for (const b of buffers) b.destroy();
+    throw new GpuMemoryError(
+      `the GPU could not hold this model: it needs ${fmtBytes(need.weights)} for the weights and ${fmtBytes(need.kvCache)} for a KV cache ` +
+        `of ${Math.min(c.contextLength, 4096)} tokens (${fmtBytes(need.total)} in all), and the device refused an allocation (${oom.message}); ` +
+        `choose a smaller model or quantization`,
+    );
   }
 
   /** A KV cache for this model with room for `maxRows` tokens. */
@@ -233,51 +286,61 @@ export class LlamaModel {
     ctx.write(s.rows, Uint32Array.from(rows));
     cache.setPositions(rows, positions);
 
-    const ropeParams = { tokens: n, headDim: c.headDim, ropeDim: c.ropeDim, base: c.ropeBase, scale: c.ropeScale, layout: c.ropeLayout };
     const b = ctx.batch('forward');
+    const ops = this.gpuOps(b, n, cache);
 
     // 1. token embeddings -> residual stream x
     embedding(b, s.ids, this.tokenEmbedding, s.x, { tokens: n });
-    for (let l = 0; l < c.nLayers; l++) {
-      const w = this.layers[l]!;
-      // 2. attention: norm, q/k/v projections, rotary positions, store k/v in the cache, attend over the cache
-      rmsnorm(b, s.x, w.attnNorm, s.xb, { rows: n, dim: c.dim, eps: c.rmsEps });
-      matmul(b, s.xb, w.wq, s.q, { tokens: n });
-      matmul(b, s.xb, w.wk, s.k, { tokens: n });
-      matmul(b, s.xb, w.wv, s.v, { tokens: n });
-      rope(b, s.q, s.pos, { ...ropeParams, nHeads: c.nHeads });
-      rope(b, s.k, s.pos, { ...ropeParams, nHeads: c.nKvHeads });
-      kvStore(b, s.k, s.v, s.rows, cache.k, cache.v, { tokens: n, nKvHeads: c.nKvHeads, headDim: c.headDim, maxRows: cache.maxRows, layer: l });
-      attention(b, s.q, cache.k, cache.v, cache.rowPos, s.pos, s.att, {
-        tokens: n,
-        nHeads: c.nHeads,
-        nKvHeads: c.nKvHeads,
-        headDim: c.headDim,
-        maxRows: cache.maxRows,
-        nRows: cache.used,
-        layer: l,
-      });
-      // 3. output projection, added to the residual stream
-      matmul(b, s.att, w.wo, s.x, { tokens: n, accumulate: true });
-      // 4. feed-forward: norm, SwiGLU, down projection added to the residual stream
-      rmsnorm(b, s.x, w.ffnNorm, s.xb, { rows: n, dim: c.dim, eps: c.rmsEps });
-      matmul(b, s.xb, w.wGate, s.gate, { tokens: n });
-      matmul(b, s.xb, w.wUp, s.up, { tokens: n });
-      swiglu(b, s.gate, s.up, s.hidden, { n: n * c.ffnDim });
-      matmul(b, s.hidden, w.wDown, s.x, { tokens: n, accumulate: true });
-    }
-    // 5. final norm and logits: of every token, or of the last one only
+    // 2. the layers (arch/arch.ts transformerLayer: attention, then feed-forward)
+    for (let l = 0; l < c.nLayers; l++) transformerLayer(ops, s, this.layers[l]!, c, l);
+    // 3. final norm and logits: of every token, or of the last one only
     if (want === 'all') {
-      rmsnorm(b, s.x, this.outputNorm, s.xb, { rows: n, dim: c.dim, eps: c.rmsEps });
+      ops.norm(s.xb, s.x, this.outputNorm, this.outputNormB);
       matmul(b, s.xb, this.output, s.logits, { tokens: n });
       argmax(b, s.logits, s.next, { rows: n, n: c.vocabSize });
     } else if (want === 'last') {
       b.copy(s.x, (n - 1) * c.dim * 4, s.last, 0, c.dim * 4);
-      rmsnorm(b, s.last, this.outputNorm, s.lastNorm, { rows: 1, dim: c.dim, eps: c.rmsEps });
+      this.gpuOps(b, 1, cache).norm(s.lastNorm, s.last, this.outputNorm, this.outputNormB);
       matmul(b, s.lastNorm, this.output, s.logits, { tokens: 1 });
       argmax(b, s.logits, s.next, { rows: 1, n: c.vocabSize });
     }
     return b;
+  }
+
+  /** The layer's ops recorded into batch b for n tokens (positions in scratch.pos, cache rows in scratch.rows). */
+  private gpuOps(b: Batch, n: number, cache: KvCache): Ops<GPUBuffer, GpuWeight, GPUBuffer> {
+    const c = this.config;
+    const s = this.scratch!;
+    const ropeSpec = { tokens: n, headDim: c.headDim, ropeDim: c.ropeDim, base: c.ropeBase, scale: c.ropeScale, layout: c.ropeLayout };
+    return {
+      norm: (dst, x, w, bias) => {
+        if (c.norm === 'rms') {
+          rmsnorm(b, x, w, dst, { rows: n, dim: c.dim, eps: c.normEps });
+          if (bias) addBias(b, dst, bias, { rows: n, n: c.dim });
+        } else {
+          layernorm(b, x, w, bias!, dst, { rows: n, dim: c.dim, eps: c.normEps });
+        }
+      },
+      linear: (dst, x, w, bias, accumulate) => {
+        matmul(b, x, w, dst, { tokens: n, accumulate });
+        if (bias) addBias(b, dst, bias, { rows: n, n: w.rows });
+      },
+      rope: (x, nHeads) => rope(b, x, s.pos, { ...ropeSpec, nHeads }),
+      attend: (dst, q, k, v, layer) => {
+        kvStore(b, k, v, s.rows, cache.k, cache.v, { tokens: n, nKvHeads: c.nKvHeads, headDim: c.headDim, maxRows: cache.maxRows, layer });
+        attention(b, q, cache.k, cache.v, cache.rowPos, s.pos, dst, {
+          tokens: n,
+          nHeads: c.nHeads,
+          nKvHeads: c.nKvHeads,
+          headDim: c.headDim,
+          maxRows: cache.maxRows,
+          nRows: cache.used,
+          layer,
+        });
+      },
+      swiglu: (dst, gate, up) => swiglu(b, gate, up, dst, { n: n * c.ffnDim }),
+      gelu: (dst, x) => gelu(b, x, dst, { n: n * c.ffnDim }),
+    };
   }
 
   private async collect(n: number, want: LogitsWanted): Promise<ForwardResult> {
@@ -322,24 +385,17 @@ export class LlamaModel {
   destroy(): void {
     this.scratch?.destroy();
     const seen = new Set<GPUBuffer>();
-    const drop = (b: GPUBuffer | null) => {
+    const drop = (b: GPUBuffer | null | undefined) => {
       if (b && !seen.has(b)) {
         seen.add(b);
         b.destroy();
       }
     };
-    for (const w of [this.tokenEmbedding, this.output]) {
-      drop(w.data);
-      drop(w.scales);
-    }
+    for (const w of [this.tokenEmbedding, this.output]) drop(w.data);
     drop(this.outputNorm);
+    drop(this.outputNormB);
     for (const l of this.layers) {
-      drop(l.attnNorm);
-      drop(l.ffnNorm);
-      for (const w of [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown]) {
-        drop(w.data);
-        drop(w.scales);
-      }
+      for (const v of Object.values(l)) drop(v && 'data' in v ? v.data : v);
     }
   }
 }
