@@ -1,10 +1,11 @@
 enable subgroups;
 diagnostic(off, subgroup_uniformity);
 
-// y (tokens, N) = x (tokens, K) · wᵀ, the subgroup variant of matmul.wgsl (same bindings, uniforms and overrides):
-// the lanes of one subgroup share a tile of TT tokens × TR weight rows and split K between them, so that neighbouring
-// lanes read neighbouring words of w and x (contiguous loads, where matmul.wgsl's lanes read words K apart); each tile
-// ends with one subgroupAdd per output. No workgroup barriers. Needs K even for f16 (every row starts on a word).
+// y (tokens, N) = x (tokens, K) · wᵀ, the subgroup variant of matmul.wgsl (same bindings, uniforms and overrides, and
+// the same format decoder prepended by the wrapper): the lanes of one subgroup share a tile of TT tokens × TR weight
+// rows and split the row between them, a 32-element chunk each in turn, so that neighbouring lanes read neighbouring
+// blocks of w (where matmul.wgsl's lanes read rows apart); each tile ends with one subgroupAdd per output. No workgroup
+// barriers.
 
 struct Params {
   tokens: u32,     // rows of x and y
@@ -13,56 +14,43 @@ struct Params {
   ldy: u32,        // row stride of y (the whole matrix's N)
   col0: u32,       // column of y that weight row 0 of this binding maps to
   accumulate: u32, // 1: y += x · wᵀ; 0: y = x · wᵀ
+  rowWords: u32,   // u32 words per weight row in the format's GPU layout
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;            // (tokens, K)
-@group(0) @binding(2) var<storage, read> w: array<u32>;            // (N, K): f32 bits | f16 pairs | q8_0 int8 quads
-@group(0) @binding(3) var<storage, read> scales: array<f32>;       // (N, K / 32) for q8_0; a dummy otherwise
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;      // (tokens, ldy)
+@group(0) @binding(2) var<storage, read> w: array<u32>;            // (N, rowWords): the format's GPU layout
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;      // (tokens, ldy)
 
-override WTYPE: u32 = 0u; // 0 f32, 1 f16, 2 q8_0
 override WG: u32 = 64u;   // invocations per workgroup (a multiple of the subgroup size)
 override TR: u32 = 4u;    // weight rows per subgroup: 1, 2, 3 or 4
 override TT: u32 = 4u;    // tokens per subgroup: 1 or 4
 
-fn sext8(v: u32) -> f32 {
-  return f32(bitcast<i32>(v << 24u) >> 24u);
-}
-
-// Elements per word of w.
-fn epw() -> u32 {
-  if (WTYPE == 0u) {
-    return 1u;
-  }
-  if (WTYPE == 1u) {
-    return 2u;
-  }
-  return 4u;
-}
-
-// The (up to) 4 weights of word i of this binding, as a vec4 (f32: .x only; f16: .xy).
-fn wword(i: u32) -> vec4<f32> {
-  let v = w[i];
-  if (WTYPE == 0u) {
-    return vec4<f32>(bitcast<f32>(v), 0.0, 0.0, 0.0);
-  }
-  if (WTYPE == 1u) {
-    return vec4<f32>(unpack2x16float(v), 0.0, 0.0);
-  }
-  return vec4<f32>(sext8(v), sext8(v >> 8u), sext8(v >> 16u), sext8(v >> 24u)) * scales[i >> 3u];
-}
-
-// The x values that meet word `wi` of a row: elements wi * epw() .. of token row `t`.
-fn xword(t: u32, wi: u32) -> vec4<f32> {
-  let i = t * params.K + wi * epw();
-  if (WTYPE == 0u) {
-    return vec4<f32>(x[i], 0.0, 0.0, 0.0);
-  }
-  if (WTYPE == 1u) {
-    return vec4<f32>(x[i], x[i + 1u], 0.0, 0.0);
-  }
+fn x4(t: u32, k: u32) -> vec4<f32> {
+  let i = t * params.K + k;
   return vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
+}
+
+// As in matmul.wgsl: a decoded chunk times the token tile's x from element k.
+fn dot_chunk(c: array<vec4<f32>, 8>, t: vec4<u32>, k: u32) -> vec4<f32> {
+  var a = vec4<f32>(0.0);
+  for (var i = 0u; i < 8u; i++) {
+    let kk = k + 4u * i;
+    if (TT == 1u) {
+      a += c[i] * x4(t.x, kk);
+    } else {
+      a += c[i] * mat4x4<f32>(x4(t.x, kk), x4(t.y, kk), x4(t.z, kk), x4(t.w, kk));
+    }
+  }
+  return a;
+}
+
+fn dot_elem(wk: f32, t: vec4<u32>, k: u32) -> vec4<f32> {
+  let K = params.K;
+  if (TT == 1u) {
+    return vec4<f32>(wk * x[t.x * K + k], 0.0, 0.0, 0.0);
+  }
+  return wk * vec4<f32>(x[t.x * K + k], x[t.y * K + k], x[t.z * K + k], x[t.w * K + k]);
 }
 
 fn store(t: u32, n: u32, v: f32) {
@@ -74,6 +62,13 @@ fn store(t: u32, n: u32, v: f32) {
       y[i] = v;
     }
   }
+}
+
+fn result(a: vec4<f32>, j: u32) -> f32 {
+  if (TT == 1u) {
+    return dot(a, vec4<f32>(1.0));
+  }
+  return a[j];
 }
 
 @compute @workgroup_size(WG)
@@ -88,63 +83,39 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (tile >= rowTiles * tokenTiles) {
     return;
   }
+  let K = params.K;
   let n0 = (tile % rowTiles) * TR;
   let t0 = (tile / rowTiles) * TT;
-  let last = params.N - 1u;
-  let W = params.K / epw(); // words per row
-  let r0 = min(n0, last) * W;
-  let r1 = min(n0 + 1u, last) * W;
-  let r2 = min(n0 + 2u, last) * W;
-  let r3 = min(n0 + 3u, last) * W;
-  let lt = params.tokens - 1u;
-  let ta = min(t0, lt);
-  let tb = min(t0 + 1u, lt);
-  let tc = min(t0 + 2u, lt);
-  let td = min(t0 + 3u, lt);
-
-  if (TT == 1u) {
-    var a0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0);
-    for (var i = lane; i < W; i += S) {
-      let xv = xword(ta, i);
-      a0 += wword(r0 + i) * xv;
-      if (TR > 1u) { a1 += wword(r1 + i) * xv; }
-      if (TR > 2u) { a2 += wword(r2 + i) * xv; }
-      if (TR > 3u) { a3 += wword(r3 + i) * xv; }
-    }
-    let one = vec4<f32>(1.0);
-    let s = subgroupAdd(vec4<f32>(dot(a0, one), dot(a1, one), dot(a2, one), dot(a3, one)));
-    if (lane == 0u) {
-      for (var r = 0u; r < TR; r++) {
-        store(ta, n0 + r, s[r]);
-      }
-    }
-    return;
-  }
-
+  let rows = min(vec4<u32>(n0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(params.N - 1u)) * params.rowWords;
+  let toks = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(params.tokens - 1u));
   var a0 = vec4<f32>(0.0);
   var a1 = vec4<f32>(0.0);
   var a2 = vec4<f32>(0.0);
   var a3 = vec4<f32>(0.0);
-  for (var i = lane; i < W; i += S) {
-    let xm = mat4x4<f32>(xword(ta, i), xword(tb, i), xword(tc, i), xword(td, i));
-    a0 += wword(r0 + i) * xm;
-    if (TR > 1u) { a1 += wword(r1 + i) * xm; }
-    if (TR > 2u) { a2 += wword(r2 + i) * xm; }
-    if (TR > 3u) { a3 += wword(r3 + i) * xm; }
+  let chunks = K >> 5u;
+  for (var j = lane; j < chunks; j += S) {
+    let k = j << 5u;
+    a0 += dot_chunk(w_chunk(rows.x, j), toks, k);
+    if (TR > 1u) { a1 += dot_chunk(w_chunk(rows.y, j), toks, k); }
+    if (TR > 2u) { a2 += dot_chunk(w_chunk(rows.z, j), toks, k); }
+    if (TR > 3u) { a3 += dot_chunk(w_chunk(rows.w, j), toks, k); }
+  }
+  for (var k = (chunks << 5u) + lane; k < K; k += S) {
+    a0 += dot_elem(w_elem(rows.x, k), toks, k);
+    if (TR > 1u) { a1 += dot_elem(w_elem(rows.y, k), toks, k); }
+    if (TR > 2u) { a2 += dot_elem(w_elem(rows.z, k), toks, k); }
+    if (TR > 3u) { a3 += dot_elem(w_elem(rows.w, k), toks, k); }
   }
   a0 = subgroupAdd(a0);
   if (TR > 1u) { a1 = subgroupAdd(a1); }
   if (TR > 2u) { a2 = subgroupAdd(a2); }
   if (TR > 3u) { a3 = subgroupAdd(a3); }
   if (lane == 0u) {
-    for (var j = 0u; j < 4u; j++) {
-      store(t0 + j, n0, a0[j]);
-      if (TR > 1u) { store(t0 + j, n0 + 1u, a1[j]); }
-      if (TR > 2u) { store(t0 + j, n0 + 2u, a2[j]); }
-      if (TR > 3u) { store(t0 + j, n0 + 3u, a3[j]); }
+    for (var j = 0u; j < TT; j++) {
+      store(t0 + j, n0, result(a0, j));
+      if (TR > 1u) { store(t0 + j, n0 + 1u, result(a1, j)); }
+      if (TR > 2u) { store(t0 + j, n0 + 2u, result(a2, j)); }
+      if (TR > 3u) { store(t0 + j, n0 + 3u, result(a3, j)); }
     }
   }
 }

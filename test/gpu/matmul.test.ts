@@ -1,49 +1,25 @@
-// matmul against its CPU reference on the dequantized weights, for each weight type, decode and prefill shapes, odd
-// sizes (K not a multiple of 4 or 8 takes the element-wise path), with and without the fused residual add; outputs
-// pre-filled with a sentinel to catch out-of-bounds writes. Both kernels (tiled and subgroup) are checked.
+// matmul against its CPU reference on the dequantized weights, for every tensor format of the registry, decode and
+// prefill shapes, odd sizes (element formats with K not a multiple of 32 or 4 take the element-wise tail), with and
+// without the fused residual add; outputs pre-filled with a sentinel to catch out-of-bounds writes. Both kernels (tiled
+// and subgroup) are checked.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
+import { FORMATS, formatNamed, type TensorFormat } from '../../src/engine/formats/index.js';
+import { uploadWeight, weightRowChunks } from '../../src/engine/gpu/weight.js';
 import { type MatmulTiles, matmul, matmulChunks, matmulRef, setMatmulConfig } from '../../src/engine/kernels/matmul.js';
-import { dequantize, uploadWeight, type WeightType, weightRowChunks } from '../../src/engine/model/weights.js';
-import { f32ToF16Bits, quantizeQ8_0Bytes } from '../helpers/gguf-rewrite.js';
+import { makeWeights, shapesFor, smallCols } from '../helpers/formats.js';
 import { assertClose, randn, readChecked, SENTINEL, sentinelBuffer, testGpu } from '../helpers/gpu.js';
 
-/** Random (N, K) weights of `type` as raw GGUF bytes, and their exact f32 values. */
-function makeWeights(type: WeightType, N: number, K: number, seed: number): { raw: Uint8Array; ref: Float32Array } {
-  const f = randn(N * K, seed, 0.5);
-  let raw: Uint8Array;
-  if (type === 'f32') raw = new Uint8Array(f.buffer);
-  else if (type === 'f16') raw = new Uint8Array(Uint16Array.from(f, f32ToF16Bits).buffer);
-  else raw = quantizeQ8_0Bytes(f);
-  return { raw, ref: dequantize(type, raw, N * K) };
-}
-
-// [N, K]. The reference uses the same (dequantized) weights and x in f64, so only the kernel's f32 summation differs:
-// 1e-5 normalised error holds for every type.
-const shapes: Record<WeightType, [number, number][]> = {
-  f32: [
-    [315, 1000],
-    [1000, 315],
-    [2179, 64],
-  ],
-  f16: [
-    [315, 1000],
-    [315, 315],
-    [2179, 64],
-  ],
-  q8_0: [
-    [1000, 2176],
-    [2179, 64],
-  ],
-};
+// The reference uses the same (dequantized) weights and x in f64, so only the kernel's f32 summation differs: 1e-5
+// normalised error holds for every format.
 
 after(async () => (await testGpu()).destroy());
 
 /** Runs y = x·wᵀ (and, if `acc`, y += x·wᵀ on a residual) with the current config and checks both against matmulRef. */
-async function check(type: WeightType, tokens: number, N: number, K: number, what: string, acc = true): Promise<void> {
+async function check(format: TensorFormat, tokens: number, N: number, K: number, what: string, acc = true): Promise<void> {
   const ctx = await testGpu();
-  const { raw, ref } = makeWeights(type, N, K, N * 7 + K);
-  const w = uploadWeight(ctx, type, raw, N, K, `w.${type}`);
+  const { raw, ref } = makeWeights(format, N, K, N * 7 + K);
+  const w = uploadWeight(ctx, format, raw, N, K, `w.${format.name}`);
   const x = randn(tokens * K, tokens * 13 + K);
   const xb = ctx.upload(x, 'x');
   const y = sentinelBuffer(ctx, tokens * N);
@@ -51,7 +27,7 @@ async function check(type: WeightType, tokens: number, N: number, K: number, wha
   matmul(b, xb, w, y, { tokens });
   b.submit();
   assertClose(await readChecked(ctx, y, tokens * N), matmulRef(x, ref, tokens, N, K), 1e-5, `${what}: y = x·wᵀ`);
-  const bufs = [xb, y, w.data, w.scales];
+  const bufs = [xb, y, w.data];
   if (acc) {
     const residual = randn(tokens * N, tokens + N, 2);
     const yAcc = ctx.upload(Float32Array.from([...residual, ...new Float32Array(64).fill(SENTINEL)]), 'yAcc');
@@ -64,36 +40,32 @@ async function check(type: WeightType, tokens: number, N: number, K: number, wha
   for (const buf of bufs) buf?.destroy();
 }
 
-for (const type of ['f32', 'f16', 'q8_0'] as const) {
-  for (const [N, K] of shapes[type]) {
+for (const format of FORMATS) {
+  for (const [N, K] of shapesFor(format)) {
     for (const tokens of [1, 7, 33, 130]) {
-      test(`matmul ${type} tokens=${tokens} N=${N} K=${K}`, () => check(type, tokens, N, K, `${type} tokens=${tokens}`));
+      test(`matmul ${format.name} tokens=${tokens} N=${N} K=${K}`, () => check(format, tokens, N, K, `${format.name} tokens=${tokens}`));
     }
   }
 }
 
-// The shape of a small model's logits (vocab 32000, dim 288) with the default config. f16 is left out only because the
-// test's f16 conversion of 9.2M weights takes 15 s; its row addressing is the same as f32's.
-for (const type of ['f32', 'q8_0'] as const) {
+// The shape of a small model's logits (vocab 32000, dim 288) with the default config.
+for (const name of ['f32', 'q8_0'] as const) {
   for (const tokens of [1, 7]) {
-    test(`matmul logits ${type} tokens=${tokens} N=32000 K=288`, () => check(type, tokens, 32000, 288, `logits ${type}`, false));
+    test(`matmul logits ${name} tokens=${tokens} N=32000 K=288`, () => check(formatNamed(name), tokens, 32000, 288, `logits ${name}`, false));
   }
 }
 
-// Every tile shape of both kernels (the subgroup kernel falls back to the tiled one where it cannot run: no subgroups,
-// or f16 with an odd K), on odd sizes.
-test('matmul tile shapes (f32 tokens=6 N=67 K=35, f16 tokens=6 N=67 K=34 and K=35, q8_0 tokens=6 N=67 K=64)', async () => {
+// Every tile shape of both kernels (the subgroup kernel falls back to the tiled one where there are no subgroups), on
+// odd sizes, for every format: tokens=6 N=67, K=35 (element formats; also 34) or two blocks.
+test('matmul tile shapes (every format, tokens=6 N=67, K=35 or two blocks)', async () => {
   const ctx = await testGpu();
   try {
-    const cases: [WeightType, number, number, number][] = [
-      ['f32', 6, 67, 35],
-      ['f16', 6, 67, 34],
-      ['f16', 6, 67, 35],
-      ['q8_0', 6, 67, 64],
-    ];
-    for (const [type, tokens, N, K] of cases) {
-      const { raw, ref } = makeWeights(type, N, K, 99);
-      const w = uploadWeight(ctx, type, raw, N, K, 'w');
+    const cases: [TensorFormat, number, number, number][] = FORMATS.map((f) => [f, 6, 67, smallCols(f)]);
+    cases.push([formatNamed('f16'), 6, 67, 34]);
+    for (const [format, tokens, N, K] of cases) {
+      const type = format.name;
+      const { raw, ref } = makeWeights(format, N, K, 99);
+      const w = uploadWeight(ctx, format, raw, N, K, 'w');
       const x = randn(tokens * K, 5);
       const xb = ctx.upload(x, 'x');
       for (const subgroup of [false, true]) {
@@ -112,7 +84,7 @@ test('matmul tile shapes (f32 tokens=6 N=67 K=35, f16 tokens=6 N=67 K=34 and K=3
           }
         }
       }
-      for (const buf of [xb, w.data, w.scales]) buf?.destroy();
+      for (const buf of [xb, w.data]) buf.destroy();
     }
   } finally {
     setMatmulConfig(ctx, null);
@@ -124,8 +96,9 @@ test('matmul grid split (q8_0 tokens=3 N=70000 K=32, tiled and subgroup)', async
   const ctx = await testGpu();
   const [tokens, N, K] = [3, 70000, 32];
   assert.ok(N > ctx.limits.maxComputeWorkgroupsPerDimension);
-  const { raw, ref } = makeWeights('q8_0', N, K, 3);
-  const w = uploadWeight(ctx, 'q8_0', raw, N, K, 'w');
+  const q8_0 = formatNamed('q8_0');
+  const { raw, ref } = makeWeights(q8_0, N, K, 3);
+  const w = uploadWeight(ctx, q8_0, raw, N, K, 'w');
   const x = randn(tokens * K, 6);
   const xb = ctx.upload(x, 'x');
   try {
@@ -145,22 +118,21 @@ test('matmul grid split (q8_0 tokens=3 N=70000 K=32, tiled and subgroup)', async
 });
 
 // A weight larger than one storage binding is bound in aligned row ranges (forced here with a small fake limit).
-test('matmul over row chunks (f16 N=300 K=67 in 20000-byte bindings, q8_0 N=300 K=96 in 8 KiB bindings)', async () => {
+test('matmul over row chunks (every format, N=300, K=67 or 3 blocks, in bindings of a third of the matrix)', async () => {
   const ctx = await testGpu();
   try {
-    for (const [type, N, K, limit] of [
-      ['f16', 300, 67, 20000],
-      ['q8_0', 300, 96, 8192],
-    ] as const) {
-      const { raw, ref } = makeWeights(type, N, K, 42);
-      const w = uploadWeight(ctx, type, raw, N, K, 'w');
+    for (const format of FORMATS) {
+      const type = format.name;
+      const [N, K] = [300, format.blockElems === 1 ? 67 : 3 * format.blockElems];
+      const { raw, ref } = makeWeights(format, N, K, 42);
+      const w = uploadWeight(ctx, format, raw, N, K, 'w');
+      const limit = Math.ceil(w.bytes / 3);
       const chunks = weightRowChunks(ctx, w, limit);
       assert.ok(chunks.length > 1, 'expected several chunks');
       assert.equal(chunks.reduce((n, c) => n + c.rows, 0), N);
       for (const c of chunks) {
         assert.equal(c.data.offset % ctx.limits.minStorageBufferOffsetAlignment, 0);
-        assert.equal((c.scales?.offset ?? 0) % ctx.limits.minStorageBufferOffsetAlignment, 0);
-        assert.ok(c.data.size <= limit && (c.scales?.size ?? 0) <= limit);
+        assert.ok(c.data.size <= limit);
       }
       for (const subgroup of [false, true]) {
         const tiles: MatmulTiles = { wg: 32, tr: 2, tt: 1, subgroup };

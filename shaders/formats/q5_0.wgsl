@@ -1,0 +1,25 @@
+// Q5_0 (src/engine/formats/q5_0.ts): blocks of 32, x = d * (q - 16). GPU block of 6 words: word 0 holds the f16 scale
+// d in its low half (2 pad bytes after it), word 1 qh (bit e is bit 4 of element e), words 2..5 the 16 bytes qs;
+// elements 4i .. 4i + 3 are the low nibbles of word 2 + i, elements 16 + 4i .. 16 + 4i + 3 its high nibbles.
+
+fn w_chunk(row: u32, j: u32) -> array<vec4<f32>, 8> {
+  var c: array<vec4<f32>, 8>;
+  let o = row + j * 6u;
+  let d = fmt_f16lo(o);
+  let qh = w[o + 1u];
+  for (var i = 0u; i < 4u; i++) {
+    let v = w[o + 2u + i];
+    c[i] = d * (vec4<f32>(fmt_lo4x4(v) | fmt_bits4x16(qh, 4u * i)) - 16.0);
+    c[i + 4u] = d * (vec4<f32>(fmt_hi4x4(v) | fmt_bits4x16(qh, 16u + 4u * i)) - 16.0);
+  }
+  return c;
+}
+
+fn w_elem(row: u32, k: u32) -> f32 {
+  let o = row + (k >> 5u) * 6u;
+  let e = k & 31u;
+  let l = e & 15u;
+  let lo = (w[o + 2u + (l >> 2u)] >> ((l & 3u) * 8u + (e >> 4u) * 4u)) & 0xfu;
+  let q = lo | (((w[o + 1u] >> e) & 1u) << 4u);
+  return fmt_f16lo(o) * (f32(q) - 16.0);
+}
