@@ -16,9 +16,9 @@ import type { CompletionStats, EngineMessage, EngineSettings, HostMessage, Model
 import { GpuDeviceError, type GpuContext } from './gpu/context.js';
 import { KvCache } from './kv/cache.js';
 import type { LlamaModel } from './model/model.js';
-import { type Completion, DocumentSession, type FimMode, type Method } from './session.js';
+import { type Completion, DocumentSession, type Method } from './session.js';
 
-export const DEFAULT_SETTINGS: EngineSettings = { cacheBudgetMiB: 512, resyncThreshold: 256, idleMs: 1500, refreshWindow: 16, fim: 'psm' };
+export const DEFAULT_SETTINGS: EngineSettings = { cacheBudgetMiB: 512, resyncThreshold: 256, idleMs: 1500, refreshWindow: 16, fim: 'psm', maxContext: 4096 };
 
 /** Rows kept free for the sentinels and the generated tokens of one completion. */
 const GENERATION_RESERVE = 80;
@@ -41,7 +41,7 @@ interface Doc {
 
 export interface ServerOptions {
   method?: Method;
-  /** Rows per document cache (default: the model's context length, at most 4096). */
+  /** Rows per document cache (default: the model's context length, at most the maxContext setting). */
   maxRows?: number;
 }
 
@@ -55,7 +55,7 @@ export class EngineServer {
   private readonly latestRequest = new Map<string, number>();
   private idleTimer: ReturnType<typeof setTimeout> | null = null;
   private clock = 0;
-  private readonly maxRows: number;
+  private readonly fixedRows: number | undefined;
   private readonly method: Method;
   /** The document the editor shows, for the engine panel. */
   focused: string | null = null;
@@ -69,7 +69,17 @@ export class EngineServer {
     o: ServerOptions = {},
   ) {
     this.method = o.method ?? 'pie';
-    this.maxRows = o.maxRows ?? Math.min(model.config.contextLength, 4096);
+    this.fixedRows = o.maxRows;
+  }
+
+  /** Rows of a document's cache. */
+  private get maxRows(): number {
+    return this.fixedRows ?? EngineServer.contextRows(this.model, this.settings);
+  }
+
+  /** The context a document's cache holds: the model's, capped by the maxContext setting. */
+  static contextRows(model: LlamaModel, settings: EngineSettings): number {
+    return Math.max(16, Math.min(model.config.contextLength, settings.maxContext));
   }
 
   get ctx(): GpuContext {
@@ -77,18 +87,22 @@ export class EngineServer {
   }
 
   /** fim: the prompts completions will use if the model has FIM tokens (the "fim" setting). */
-  static modelInfo(model: LlamaModel, name: string, fim: FimMode = 'psm'): ModelInfo {
+  static modelInfo(model: LlamaModel, name: string, settings: EngineSettings = DEFAULT_SETTINGS): ModelInfo {
     const c = model.config;
     const f = model.tokenizer.fim;
+    const rows = EngineServer.contextRows(model, settings);
     return {
       name,
+      architecture: c.architecture,
+      weightBytes: model.weightBytes,
+      kvCacheBytes: KvCache.bytesFor(c, rows),
       layers: c.nLayers,
       heads: c.nHeads,
       kvHeads: c.nKvHeads,
       headDim: c.headDim,
-      contextLength: c.contextLength,
+      contextLength: rows,
       vocab: c.vocabSize,
-      fim: f.prefix !== null && f.suffix !== null && f.middle !== null ? fim : 'off',
+      fim: f.prefix !== null && f.suffix !== null && f.middle !== null ? settings.fim : 'off',
     };
   }
 

@@ -31,6 +31,7 @@ export function readConfig(): Config {
       idleMs: c.get('idleMs', 1500),
       refreshWindow: c.get('refreshWindow', 16),
       fim: fimFor(c.get<FimSetting>('fillInTheMiddle', 'auto'), modelPath || DEFAULT_MODEL),
+      maxContext: c.get('maxContext', 4096),
     },
   };
 }

@@ -24,6 +24,8 @@ export interface EngineSettings {
   refreshWindow: number;
   /** Fill-in-the-middle prompts in this order for a model with FIM tokens; 'off': left to right from the prefix. */
   fim: FimMode;
+  /** Most tokens of one document a cache holds (the model's context length caps it); a longer document is windowed. */
+  maxContext: number;
 }
 
 /** What the engine knows of a completion's cost, for the status bar. */
@@ -91,10 +93,16 @@ export type EngineMessage =
 
 export interface ModelInfo {
   name: string;
+  /** general.architecture: llama, qwen2, starcoder2. */
+  architecture: string;
+  /** GPU bytes of the weights, and of one document's KV cache at the context the engine serves (`contextLength`). */
+  weightBytes: number;
+  kvCacheBytes: number;
   layers: number;
   heads: number;
   kvHeads: number;
   headDim: number;
+  /** Tokens of one document's cache: the model's context length, capped by the maxContext setting. */
   contextLength: number;
   vocab: number;
   /** The prompts completions use: the "fim" setting (as it was at load), or 'off' for a model without FIM tokens. */

@@ -88,7 +88,7 @@ async function boot(init: Extract<HostMessage, { type: 'init' }>, reopen: Return
     .filter(([, on]) => on)
     .map(([name]) => name);
   const device = ctx.describe();
-  const info = EngineServer.modelInfo(model, init.modelName, init.settings.fim);
+  const info = EngineServer.modelInfo(model, init.modelName, init.settings);
   view.ready(device, info, loadMs, warmupMs);
   post({ type: 'ready', device, features, model: info, loadMs, warmupMs });
   booting = false;

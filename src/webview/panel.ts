@@ -1,6 +1,7 @@
 // The engine panel: what the engine runs on, the focused document's cache (one cell per row in document order, coloured
 // by state: fresh, re-rotated by the last plan, inserted by the last plan, stale), the last edit plan, and the latency
 // history. The only DOM code of the engine side.
+import { fmtBytes } from '../engine/gpu/context.js';
 import type { EngineServer } from '../engine/server.js';
 import type { CompletionStats, EngineMessage, EngineSettings, ModelInfo, RowState } from '../protocol/messages.js';
 
@@ -56,8 +57,8 @@ export class EnginePanelView {
   ready(device: string, model: ModelInfo, loadMs: number, warmupMs: number): void {
     this.status.textContent = `WebGPU device: ${device}`;
     this.info.textContent =
-      `Model ${model.name}: ${model.layers} layers, ${model.heads} heads (${model.kvHeads} KV), head dim ${model.headDim}, ` +
-      `context ${model.contextLength}, vocabulary ${model.vocab}, ${model.fim === 'off' ? 'left-to-right' : `fill-in-the-middle (${model.fim.toUpperCase()})`}; loaded in ${loadMs.toFixed(0)} ms, kernels compiled in ${warmupMs.toFixed(0)} ms.`;
+      `Model ${model.name} (${model.architecture}): ${model.layers} layers, ${model.heads} heads (${model.kvHeads} KV), head dim ${model.headDim}, ` +
+      `vocabulary ${model.vocab}, weights ${fmtBytes(model.weightBytes)} on the GPU, context ${model.contextLength} (KV cache ${fmtBytes(model.kvCacheBytes)} per document), ${model.fim === 'off' ? 'left-to-right' : `fill-in-the-middle (${model.fim.toUpperCase()})`}; loaded in ${loadMs.toFixed(0)} ms, kernels compiled in ${warmupMs.toFixed(0)} ms.`;
   }
 
   settings(s: EngineSettings): void {

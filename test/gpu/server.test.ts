@@ -275,8 +275,16 @@ describe('EngineServer with a FIM model (pie-code-tiny): the fim setting', async
   test('completions follow the setting (psm, spm, left to right); a change rebuilds the caches', async (t) => {
     if (!existsSync(path)) return t.skip(`${path} is absent (train and export it with tools/train-model)`);
     assert.equal(EngineServer.modelInfo(model, 'm').fim, 'psm');
-    assert.equal(EngineServer.modelInfo(model, 'm', 'spm').fim, 'spm');
-    assert.equal(EngineServer.modelInfo(model, 'm', 'off').fim, 'off');
+    assert.equal(EngineServer.modelInfo(model, 'm', { ...DEFAULT_SETTINGS, fim: 'spm' }).fim, 'spm');
+    assert.equal(EngineServer.modelInfo(model, 'm', { ...DEFAULT_SETTINGS, fim: 'off' }).fim, 'off');
+    // the context a document's cache holds is the model's, capped by the maxContext setting, and its size is reported
+    const c = model.config;
+    const capped = EngineServer.modelInfo(model, 'm', { ...DEFAULT_SETTINGS, maxContext: 100 });
+    assert.equal(capped.contextLength, 100);
+    assert.equal(capped.kvCacheBytes, 2 * c.nLayers * c.nKvHeads * 100 * c.headDim * 4);
+    assert.equal(EngineServer.modelInfo(model, 'm', { ...DEFAULT_SETTINGS, maxContext: 1e6 }).contextLength, c.contextLength);
+    assert.equal(capped.architecture, 'llama');
+    assert.ok(capped.weightBytes > 1e6, `weights ${capped.weightBytes} bytes`);
     const out: EngineMessage[] = [];
     const server = new EngineServer(model, (m) => out.push(m), { ...DEFAULT_SETTINGS, idleMs: 60_000 }, { method: 'full' });
     const reply = (id: number) => out.find((m) => m.type === 'completion' && m.id === id);
