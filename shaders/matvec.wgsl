@@ -5,71 +5,7 @@ diagnostic(off, subgroup_uniformity);
 // the same format decoder prepended by the wrapper): the lanes of one subgroup share a tile of TT tokens × TR weight
 // rows and split the row between them, a 32-element chunk each in turn, so that neighbouring lanes read neighbouring
 // blocks of w (where matmul.wgsl's lanes read rows apart); each tile ends with one subgroupAdd per output. No workgroup
-// barriers.
-
-struct Params {
-  tokens: u32,     // rows of x and y
-  N: u32,          // weight rows bound (output columns computed by this dispatch)
-  K: u32,          // weight columns = x columns
-  ldy: u32,        // row stride of y (the whole matrix's N)
-  col0: u32,       // column of y that weight row 0 of this binding maps to
-  accumulate: u32, // 1: y += x · wᵀ; 0: y = x · wᵀ
-  rowWords: u32,   // u32 words per weight row in the format's GPU layout
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;            // (tokens, K)
-@group(0) @binding(2) var<storage, read> w: array<u32>;            // (N, rowWords): the format's GPU layout
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;      // (tokens, ldy)
-
-override WG: u32 = 64u;   // invocations per workgroup (a multiple of the subgroup size)
-override TR: u32 = 4u;    // weight rows per subgroup: 1, 2, 3 or 4
-override TT: u32 = 4u;    // tokens per subgroup: 1 or 4
-
-fn x4(t: u32, k: u32) -> vec4<f32> {
-  let i = t * params.K + k;
-  return vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
-}
-
-// As in matmul.wgsl: a decoded chunk times the token tile's x from element k.
-fn dot_chunk(c: array<vec4<f32>, 8>, t: vec4<u32>, k: u32) -> vec4<f32> {
-  var a = vec4<f32>(0.0);
-  for (var i = 0u; i < 8u; i++) {
-    let kk = k + 4u * i;
-    if (TT == 1u) {
-      a += c[i] * x4(t.x, kk);
-    } else {
-      a += c[i] * mat4x4<f32>(x4(t.x, kk), x4(t.y, kk), x4(t.z, kk), x4(t.w, kk));
-    }
-  }
-  return a;
-}
-
-fn dot_elem(wk: f32, t: vec4<u32>, k: u32) -> vec4<f32> {
-  let K = params.K;
-  if (TT == 1u) {
-    return vec4<f32>(wk * x[t.x * K + k], 0.0, 0.0, 0.0);
-  }
-  return wk * vec4<f32>(x[t.x * K + k], x[t.y * K + k], x[t.z * K + k], x[t.w * K + k]);
-}
-
-fn store(t: u32, n: u32, v: f32) {
-  if (t < params.tokens && n < params.N) {
-    let i = t * params.ldy + params.col0 + n;
-    if (params.accumulate != 0u) {
-      y[i] += v;
-    } else {
-      y[i] = v;
-    }
-  }
-}
-
-fn result(a: vec4<f32>, j: u32) -> f32 {
-  if (TT == 1u) {
-    return dot(a, vec4<f32>(1.0));
-  }
-  return a[j];
-}
+// barriers. Declarations and the dot-product helpers are in matmul_common.wgsl, which the wrapper prepends.
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32,

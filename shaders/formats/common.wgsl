@@ -1,5 +1,6 @@
 // Helpers shared by the format decoders in this folder (prepended before a format's file; see
-// src/engine/formats/format.ts for the contract). They read the weights binding `w: array<u32>` that the kernel declares.
+// src/engine/formats/format.ts for the contract), and w_chunk, built from the format's w_quad. They read the weights
+// binding `w: array<u32>` that the kernel declares.
 
 // The 4 bytes of word v as signed 8-bit integers, byte 0 first.
 fn fmt_i8x4(v: u32) -> vec4<f32> {
@@ -58,4 +59,11 @@ fn fmt_k4_scale_min(base: u32, j: u32) -> vec2<u32> {
   }
   let c = w[base + 2u] >> sh;
   return vec2<u32>((c & 0xfu) | (((a >> 6u) & 3u) << 4u), ((c >> 4u) & 0xfu) | (((b >> 6u) & 3u) << 4u));
+}
+
+// Elements 32j .. 32j + 31 of the row at word `row`: the chunk's 8 quads (the decoder's per-chunk work, such as reading
+// a scale, is the same expression in each quad, which the shader compiler computes once).
+fn w_chunk(row: u32, j: u32) -> array<vec4<f32>, 8> {
+  return array<vec4<f32>, 8>(w_quad(row, j, 0u), w_quad(row, j, 1u), w_quad(row, j, 2u), w_quad(row, j, 3u),
+                             w_quad(row, j, 4u), w_quad(row, j, 5u), w_quad(row, j, 6u), w_quad(row, j, 7u));
 }

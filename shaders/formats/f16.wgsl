@@ -1,12 +1,8 @@
 // F16: two elements per word, the first in the low half (src/engine/formats/f16.ts).
 
-fn w_chunk(row: u32, j: u32) -> array<vec4<f32>, 8> {
-  var c: array<vec4<f32>, 8>;
-  let o = row + j * 16u;
-  for (var i = 0u; i < 8u; i++) {
-    c[i] = vec4<f32>(unpack2x16float(w[o + 2u * i]), unpack2x16float(w[o + 2u * i + 1u]));
-  }
-  return c;
+fn w_quad(row: u32, j: u32, i: u32) -> vec4<f32> {
+  let o = row + j * 16u + 2u * i;
+  return vec4<f32>(unpack2x16float(w[o]), unpack2x16float(w[o + 1u]));
 }
 
 fn w_elem(row: u32, k: u32) -> f32 {

@@ -2,16 +2,11 @@
 // half) and m (high half), words 1..4 the 16 bytes qs; elements 4i .. 4i + 3 are the low nibbles of word 1 + i,
 // elements 16 + 4i .. 16 + 4i + 3 its high nibbles.
 
-fn w_chunk(row: u32, j: u32) -> array<vec4<f32>, 8> {
-  var c: array<vec4<f32>, 8>;
+fn w_quad(row: u32, j: u32, i: u32) -> vec4<f32> {
   let o = row + j * 5u;
   let dm = unpack2x16float(w[o]);
-  for (var i = 0u; i < 4u; i++) {
-    let v = w[o + 1u + i];
-    c[i] = dm.x * vec4<f32>(fmt_lo4x4(v)) + dm.y;
-    c[i + 4u] = dm.x * vec4<f32>(fmt_hi4x4(v)) + dm.y;
-  }
-  return c;
+  let v = w[o + 1u + (i & 3u)] >> ((i >> 2u) * 4u);
+  return dm.x * vec4<f32>(fmt_lo4x4(v)) + dm.y;
 }
 
 fn w_elem(row: u32, k: u32) -> f32 {

@@ -2,17 +2,10 @@
 // d in its low half (2 pad bytes after it), word 1 qh (bit e is bit 4 of element e), words 2..5 the 16 bytes qs;
 // elements 4i .. 4i + 3 are the low nibbles of word 2 + i, elements 16 + 4i .. 16 + 4i + 3 its high nibbles.
 
-fn w_chunk(row: u32, j: u32) -> array<vec4<f32>, 8> {
-  var c: array<vec4<f32>, 8>;
+fn w_quad(row: u32, j: u32, i: u32) -> vec4<f32> {
   let o = row + j * 6u;
-  let d = fmt_f16lo(o);
-  let qh = w[o + 1u];
-  for (var i = 0u; i < 4u; i++) {
-    let v = w[o + 2u + i];
-    c[i] = d * (vec4<f32>(fmt_lo4x4(v) | fmt_bits4x16(qh, 4u * i)) - 16.0);
-    c[i + 4u] = d * (vec4<f32>(fmt_hi4x4(v) | fmt_bits4x16(qh, 16u + 4u * i)) - 16.0);
-  }
-  return c;
+  let v = w[o + 2u + (i & 3u)] >> ((i >> 2u) * 4u);
+  return fmt_f16lo(o) * (vec4<f32>(fmt_lo4x4(v) | fmt_bits4x16(w[o + 1u], 4u * i)) - 16.0);
 }
 
 fn w_elem(row: u32, k: u32) -> f32 {

@@ -4,20 +4,13 @@
 // (one chunk): low 4 bits from the low (s even) or high (s odd) nibbles of words 12 + 8 (s / 2) .. + 7, bit 4 of its
 // element l is bit s of qh byte l.
 
-fn w_chunk(row: u32, j: u32) -> array<vec4<f32>, 8> {
-  var c: array<vec4<f32>, 8>;
+fn w_quad(row: u32, j: u32, i: u32) -> vec4<f32> {
   let o = row + (j >> 3u) * 44u;
   let s = j & 7u;
   let dm = unpack2x16float(w[o]);
   let sm = fmt_k4_scale_min(o + 1u, s);
-  let ds = dm.x * f32(sm.x);
-  let ms = dm.y * f32(sm.y);
-  let qs = o + 12u + (s >> 1u) * 8u;
-  let sh = (s & 1u) * 4u;
-  for (var i = 0u; i < 8u; i++) {
-    c[i] = ds * vec4<f32>(fmt_lo4x4(w[qs + i] >> sh) | fmt_bytebit4x16(w[o + 4u + i], s)) - ms;
-  }
-  return c;
+  let q = w[o + 12u + (s >> 1u) * 8u + i] >> ((s & 1u) * 4u);
+  return (dm.x * f32(sm.x)) * vec4<f32>(fmt_lo4x4(q) | fmt_bytebit4x16(w[o + 4u + i], s)) - dm.y * f32(sm.y);
 }
 
 fn w_elem(row: u32, k: u32) -> f32 {

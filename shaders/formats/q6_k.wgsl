@@ -9,24 +9,15 @@ fn q6k_hi2x4(v: u32, b: u32) -> vec4<u32> {
   return ((vec4<u32>(v >> b) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(3u)) << vec4<u32>(4u);
 }
 
-fn w_chunk(row: u32, j: u32) -> array<vec4<f32>, 8> {
-  var c: array<vec4<f32>, 8>;
+fn w_quad(row: u32, j: u32, i: u32) -> vec4<f32> {
   let o = row + (j >> 3u) * 53u;
   let s = j & 7u;
   let h = s >> 2u;
   let t = s & 3u;
-  let d = fmt_f16lo(o + 52u);
-  let sc = w[o + 48u + 2u * h + (t >> 1u)] >> ((t & 1u) * 16u);
-  let ds0 = d * f32(bitcast<i32>(sc << 24u) >> 24u);
-  let ds1 = d * f32(bitcast<i32>(sc << 16u) >> 24u);
-  let ql = o + 16u * h + 8u * (t & 1u);
-  let lsh = (t >> 1u) * 4u;
-  let qh = o + 32u + 8u * h;
-  for (var i = 0u; i < 8u; i++) {
-    let q = vec4<f32>(fmt_lo4x4(w[ql + i] >> lsh) | q6k_hi2x4(w[qh + i], 2u * t)) - 32.0;
-    c[i] = select(ds1, ds0, i < 4u) * q;
-  }
-  return c;
+  // the scale of elements 0..15 of the chunk (quads 0..3) is byte 8h + 2t of the scales, of 16..31 the next byte
+  let sc = w[o + 48u + 2u * h + (t >> 1u)] >> ((t & 1u) * 16u + (i >> 2u) * 8u);
+  let q = fmt_lo4x4(w[o + 16u * h + 8u * (t & 1u) + i] >> ((t >> 1u) * 4u)) | q6k_hi2x4(w[o + 32u + 8u * h + i], 2u * t);
+  return (fmt_f16lo(o + 52u) * f32(bitcast<i32>(sc << 24u) >> 24u)) * (vec4<f32>(q) - 32.0);
 }
 
 fn w_elem(row: u32, k: u32) -> f32 {

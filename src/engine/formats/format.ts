@@ -10,9 +10,11 @@
 //
 // WGSL contract. The kernel declares the weights as `var<storage, read> w: array<u32>` and prepends
 // shaders/formats/common.wgsl and then the format's file, which defines:
-//   fn w_chunk(row: u32, j: u32) -> array<vec4<f32>, 8>
-//       elements 32j .. 32j + 31 of the row whose first word is w[row], dequantized: element 32j + 4i + c in [i][c].
-//       Called only for whole chunks (32 (j + 1) <= cols).
+//   fn w_quad(row: u32, j: u32, i: u32) -> vec4<f32>
+//       elements 32j + 4i .. 32j + 4i + 3 (i < 8) of the row whose first word is w[row] (a word offset, not a row
+//       number), dequantized. Called only inside whole chunks of 32 (32 (j + 1) <= cols). Kernels call it for the 8
+//       quads of a chunk in turn, so what a chunk shares (a block's scale) is the same expression in each call, which
+//       the shader compiler computes once; common.wgsl builds w_chunk (the 8 quads as an array) from it.
 //   fn w_elem(row: u32, k: u32) -> f32
 //       element k of that row (the tail of a row whose length is not a multiple of 32: only element formats have one).
 import type { GGMLType } from '../model/gguf.js';
@@ -29,6 +31,6 @@ export interface TensorFormat {
   readonly padAt: number | null;
   /** CPU reference: `count` elements (whole blocks) decoded from raw GGUF bytes, as ggml's dequantize_row_* does. */
   dequantize(raw: Uint8Array, count: number): Float32Array;
-  /** The WGSL decoder (shaders/formats/<name>.wgsl): w_chunk and w_elem, see above. */
+  /** The WGSL decoder (shaders/formats/<name>.wgsl): w_quad and w_elem, see above. */
   readonly wgsl: string;
 }

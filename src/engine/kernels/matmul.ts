@@ -7,7 +7,10 @@
 //     the usual matrix-vector kernel on GPUs, where the tiled kernel's K-apart reads are uncoalesced. On CPU drivers it
 //     is slower. It is the GPU default for decode, which could not be measured on a real GPU here.
 // The tile sizes of each config were chosen by measurement on lavapipe and SwiftShader (docs/engine.md).
+import commonSource from '../../../shaders/matmul_common.wgsl';
 import source from '../../../shaders/matmul.wgsl';
+import xScalarSource from '../../../shaders/matmul_x.wgsl';
+import xVec4Source from '../../../shaders/matmul_x4.wgsl';
 import subgroupSource from '../../../shaders/matvec.wgsl';
 import { type Batch, type Binding, type GpuContext, grid, type KernelDef } from '../gpu/context.js';
 import { uniformStruct } from '../gpu/uniforms.js';
@@ -18,9 +21,10 @@ const Params = uniformStruct('Params', { tokens: 'u32', N: 'u32', K: 'u32', ldy:
 
 const kernels = new Map<string, KernelDef>();
 
-/** The matmul kernel (tiled or subgroup) composed with a format's decoder; one KernelDef per pair. */
-export function matmulKernel(format: TensorFormat, subgroup: boolean): KernelDef {
-  const name = `${subgroup ? 'matmul-subgroup' : 'matmul'}.${format.name}`;
+/** The matmul kernel (tiled or subgroup) composed with a format's decoder and the x accessors (x read as vec4 where
+ *  K % 4 == 0); one KernelDef per combination. */
+export function matmulKernel(format: TensorFormat, subgroup: boolean, xVec4: boolean): KernelDef {
+  const name = `${subgroup ? 'matmul-subgroup' : 'matmul'}.${format.name}${xVec4 ? '.x4' : ''}`;
   let k = kernels.get(name);
   if (!k) {
     // `enable` directives must come first in a WGSL module: the subgroup body starts with them.
@@ -28,7 +32,7 @@ export function matmulKernel(format: TensorFormat, subgroup: boolean): KernelDef
     const split = subgroup ? body.indexOf('\n\n') : 0;
     k = {
       name,
-      source: `${body.slice(0, split)}\n${formatWgsl(format)}\n${body.slice(split)}`,
+      source: `${body.slice(0, split)}\n${commonSource}\n${xVec4 ? xVec4Source : xScalarSource}\n${formatWgsl(format)}\n${body.slice(split)}`,
       bindings: ['uniform', 'read-only-storage', 'read-only-storage', 'storage'],
       params: Params,
     };
@@ -91,7 +95,7 @@ export function matmulChunks(b: Batch, x: Binding, w: GpuWeight, y: Binding, p: 
   const S = subgroup ? (b.ctx.device.adapterInfo?.subgroupMaxSize ?? 128) : 1;
   const wg = Math.ceil(t.wg / S) * S;
   const constants = { WG: wg, TR: t.tr, TT: t.tt };
-  const kernel = matmulKernel(w.format, subgroup);
+  const kernel = matmulKernel(w.format, subgroup, w.cols % 4 === 0);
   for (const c of chunks) {
     const tiles = Math.ceil(c.rows / t.tr) * Math.ceil(p.tokens / t.tt);
     const params = { tokens: p.tokens, N: c.rows, K: w.cols, ldy: w.rows, col0: c.row0, accumulate: p.accumulate ? 1 : 0, rowWords: w.rowWords };
