@@ -12,7 +12,7 @@ import { fixture } from '../helpers/fixtures.js';
 import { GGUFWriter, rawMetadata } from '../helpers/gguf-writer.js';
 import {
   F16,
-  FORMAT_TYPES,
+  formatType,
   MIXED_OTHERS,
   planTensors,
   Q4_K_M_STYLE,
@@ -294,7 +294,7 @@ for (const [arch, vocabName, tied] of [
     );
     assert.deepEqual(
       f.tensors.map((x) => [x.name, x.dims, x.type]),
-      plan.map((p) => [p.name, p.dims, FORMAT_TYPES[p.format]]),
+      plan.map((p) => [p.name, p.dims, formatType(p.format)]),
     );
     const embd = f.tensorByName.get('token_embd.weight')!;
     assert.deepEqual(embd.dims, [256, nVocab]);

@@ -74,9 +74,12 @@ export function quantizeQ8_0Bytes(x: Float32Array): Uint8Array {
   return out;
 }
 
+const f16Scratch = new Float32Array(1);
+const f16ScratchBits = new Uint32Array(f16Scratch.buffer);
+
 export function f32ToF16Bits(v: number): number {
-  const f = new Float32Array([v]);
-  const x = new Uint32Array(f.buffer)[0]!;
+  f16Scratch[0] = v;
+  const x = f16ScratchBits[0]!;
   const sign = (x >>> 16) & 0x8000;
   let e = ((x >>> 23) & 0xff) - 127 + 15;
   let m = x & 0x7fffff;

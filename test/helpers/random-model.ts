@@ -10,26 +10,18 @@
 // its own generator (seeded by the model seed and the tensor name) and is produced a chunk of rows at a time, so a
 // large model streams to a file without sitting in memory.
 import { readFileSync } from 'node:fs';
-import { GGMLType } from '../../src/engine/model/gguf.js';
+import { formatNamed } from '../../src/engine/formats/index.js';
+import type { GGMLType } from '../../src/engine/model/gguf.js';
 import { GGUFWriter, rawMetadata } from './gguf-writer.js';
 import { quantize } from './quantize.js';
 
 export type Arch = 'llama' | 'qwen2' | 'starcoder2';
 export type FormatName = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q4_k' | 'q5_k' | 'q6_k';
 
-export const FORMAT_TYPES: Readonly<Record<FormatName, GGMLType>> = {
-  f32: GGMLType.F32,
-  f16: GGMLType.F16,
-  bf16: GGMLType.BF16,
-  q8_0: GGMLType.Q8_0,
-  q4_0: GGMLType.Q4_0,
-  q4_1: GGMLType.Q4_1,
-  q5_0: GGMLType.Q5_0,
-  q5_1: GGMLType.Q5_1,
-  q4_k: GGMLType.Q4_K,
-  q5_k: GGMLType.Q5_K,
-  q6_k: GGMLType.Q6_K,
-};
+/** The ggml type of a format name (the engine's registry of formats). */
+export function formatType(name: string): GGMLType {
+  return formatNamed(name).ggmlType;
+}
 
 /** What a format choice may depend on besides the tensor's name and dims. */
 export interface FormatContext {
@@ -184,7 +176,7 @@ export function planTensors(spec: RandomModelSpec, nVocab: number): TensorPlan[]
   const plan: TensorPlan[] = [];
   const matrix = (name: string, dims: number[], std: number): void => {
     const f = spec.formats(name, dims, ctx);
-    if (!(f in FORMAT_TYPES)) throw new Error(`random-model: ${name}: unknown format ${f}`);
+    formatType(f); // throws for an unknown format
     plan.push({ name, dims, format: f as FormatName, mean: 0, std });
   };
   const vector = (name: string, n: number, mean: number, std: number): void => {
@@ -257,7 +249,7 @@ export function randomModelWriter(spec: RandomModelSpec): GGUFWriter {
   }
   w.copyMetadata(vocabFile, (k) => k.startsWith('tokenizer.'));
   for (const t of planTensors(spec, nVocab)) {
-    w.tensor(t.name, t.dims, FORMAT_TYPES[t.format], () => produce(t, spec.seed));
+    w.tensor(t.name, t.dims, formatType(t.format), () => produce(t, spec.seed));
   }
   return w;
 }
