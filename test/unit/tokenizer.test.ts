@@ -226,6 +226,36 @@ test('end of generation: EOS, EOT, FIM pad, by metadata key or by text (llama_vo
   assert.ok(!star.isEog(star.fim.prefix!) && !star.isEog(star.fim.middle!));
 });
 
+test("Qwen2.5-Coder's special tokens at their real ids: FIM sentinels found by text; <|endoftext|>, <|fim_pad|>, <|repo_name|>, <|file_sep|> end generation", async (t) => {
+  const v = vocab('qwen2');
+  if (!v) return t.skip(missing(vocabRel('qwen2')));
+  const { md } = await v;
+  // the fixture holds placeholders from 151646 on: put Qwen2.5-Coder's texts there as control tokens (type 3)
+  const real: Record<number, string> = {
+    151659: '<|fim_prefix|>',
+    151660: '<|fim_middle|>',
+    151661: '<|fim_suffix|>',
+    151662: '<|fim_pad|>',
+    151663: '<|repo_name|>',
+    151664: '<|file_sep|>',
+  };
+  const tokens = [...(md.get('tokenizer.ggml.tokens') as string[])];
+  const types = [...(md.get('tokenizer.ggml.token_type') as number[])];
+  for (const [id, text] of Object.entries(real)) {
+    tokens[Number(id)] = text;
+    types[Number(id)] = 3;
+  }
+  const m = new Map(md);
+  m.set('tokenizer.ggml.tokens', tokens);
+  m.set('tokenizer.ggml.token_type', types);
+  const tok = tokenizerFromMetadata(m);
+  assert.deepEqual(tok.fim, { prefix: 151659, suffix: 151661, middle: 151660, pad: 151662 });
+  for (const id of [151643, 151662, 151663, 151664]) assert.ok(tok.isEog(id), `${tokens[id]} (${id}) should end generation`);
+  for (const id of [151659, 151660, 151661]) assert.ok(!tok.isEog(id) && tok.isSpecial(id), `${tokens[id]} is a control token, not an end`);
+  // the sentinel texts in a document are plain text, never the control ids
+  assert.ok(!tok.encode('<|fim_prefix|>x').includes(151659));
+});
+
 test('add-BOS: the metadata key, else llama.cpp defaults (SPM yes, llama3 pre yes, other BPE no)', async (t) => {
   const spm = vocab('llama-spm');
   const bpe = vocab('llama-bpe');
