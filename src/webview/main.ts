@@ -1,7 +1,7 @@
 // The webview entry: boots the engine on navigator.gpu, streams the model from the extension host (which reads the
 // file; the webview never holds the whole file), runs the EngineServer, and draws the engine panel.
 import { acquireBrowserGpu } from '../engine/gpu/acquire.js';
-import type { GpuContext } from '../engine/gpu/context.js';
+import { fmtBytes, type GpuContext } from '../engine/gpu/context.js';
 import type { ByteSource } from '../engine/model/gguf.js';
 import { LlamaModel } from '../engine/model/model.js';
 import { EngineServer, errorMessage } from '../engine/server.js';
@@ -65,7 +65,9 @@ async function boot(init: Extract<HostMessage, { type: 'init' }>, reopen: Return
   let model: LlamaModel;
   try {
     file = new HostFile(init.modelSize);
-    model = await LlamaModel.load(ctx, file, (p) => post({ type: 'booting', stage: `loading ${init.modelName}: ${p.tensorsLoaded}/${p.tensorsTotal} tensors` }));
+    model = await LlamaModel.load(ctx, file, (p) =>
+      post({ type: 'booting', stage: `loading ${init.modelName}: ${fmtBytes(p.bytesLoaded)} of ${fmtBytes(p.bytesTotal)} (${p.tensorsLoaded}/${p.tensorsTotal} tensors)` }),
+    );
   } catch (e) {
     booting = false;
     ctx.destroy();

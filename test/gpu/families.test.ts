@@ -15,7 +15,7 @@ import { after, describe, test } from 'node:test';
 import { openLlamaCpp, type LlamaCpp } from '../../src/cli/llama.js';
 import { generate } from '../../src/engine/generate.js';
 import { bytesSource, GGMLType, ggmlTypeName, readGGUF } from '../../src/engine/model/gguf.js';
-import { LlamaModel } from '../../src/engine/model/model.js';
+import { LlamaModel, weightBytesOf } from '../../src/engine/model/model.js';
 import { fixture } from '../helpers/fixtures.js';
 import { testGpu } from '../helpers/gpu.js';
 import { F16, MIXED_OTHERS, Q4_K_M_STYLE, Q8_0, randomModel, type Formats, type RandomModelSpec } from '../helpers/random-model.js';
@@ -225,6 +225,8 @@ for (const fam of FAMILIES) {
             assert.equal(c.ropeScale, fam.expect.ropeScale);
             assert.equal(c.ropeLayout, fam.expect.ropeLayout);
             assert.equal(c.tiedOutput, fam.expect.tiedOutput);
+            // the memory estimated from the header before loading is what the upload allocated
+            assert.equal(weightBytesOf(model.gguf), model.weightBytes);
           });
 
           // The sequence: BOS, the prompt as llama.cpp tokenizes it (the tokenizers are tested elsewhere), and

@@ -2,7 +2,7 @@
 // forward(), which records the family's layer (arch/arch.ts transformerLayer, shared with the f64 reference model of the
 // tests) through GPU ops. One forward() call encodes a batch of tokens at given positions into given cache rows
 // (prefill when many, decode when one) and optionally returns logits.
-import { dequantize, formatOfGGML, gpuRowWords } from '../formats/index.js';
+import { dequantize, formatOfGGML, gpuRowWords, rawRowBytes } from '../formats/index.js';
 import { type Batch, fmtBytes, type GpuContext, GpuMemoryError } from '../gpu/context.js';
 import { createWeight, type GpuWeight, writeWeightRows } from '../gpu/weight.js';
 import { argmax } from '../kernels/argmax.js';
@@ -43,8 +43,6 @@ class Scratch {
   readonly logits: GPUBuffer; // (tokens, vocab)
   readonly next: GPUBuffer; // u32 (tokens) argmax of each logits row
   private readonly all: GPUBuffer[];
-  /** Bytes of all the buffers. */
-  readonly bytes: number;
 
   constructor(
     ctx: GpuContext,
@@ -68,10 +66,10 @@ class Scratch {
     this.rows = f(tokens, 'rows');
     this.last = f(c.dim, 'last');
     this.lastNorm = f(c.dim, 'lastNorm');
-    this.logits = f(tokens * c.vocabSize, 'logits');
+    // logits of every token only up to what one storage binding holds (forward() splits longer 'all' batches)
+    this.logits = f(Math.min(tokens, logitRowsFor(ctx, c)) * c.vocabSize, 'logits');
     this.next = f(tokens, 'next');
     this.all = [this.x, this.xb, this.q, this.k, this.v, this.att, this.gate, this.up, this.hidden, this.ids, this.pos, this.rows, this.last, this.lastNorm, this.logits, this.next];
-    this.bytes = this.all.reduce((n, b) => n + b.size, 0);
   }
 
   destroy(): void {
@@ -99,13 +97,15 @@ export interface LoadProgress {
 /** Raw bytes read from the file per upload: a large tensor is streamed in row ranges of about this size. */
 const READ_CHUNK = 16 << 20;
 
-/** GPU bytes a model's weights take (each tensor in its format's GPU layout; vectors in f32), from the header alone. */
+/** GPU bytes a model's weights take (each tensor in its format's GPU layout, vectors in f32, every buffer padded to 16
+ *  bytes as GpuContext allocates them), from the header alone. */
 export function weightBytesOf(gguf: GGUFFile): number {
   let n = 0;
   for (const t of gguf.tensors) {
     const f = formatOfGGML(t.type);
     if (!f) continue;
-    n += t.dims.length === 1 ? t.dims[0]! * 4 : gpuRowWords(f, t.dims[0]!) * 4 * (t.byteLength / ((t.dims[0]! / f.blockElems) * f.blockBytes));
+    const rows = t.byteLength / rawRowBytes(f, t.dims[0]!);
+    n += Math.max(16, Math.ceil((t.dims.length === 1 ? t.dims[0]! * 4 : gpuRowWords(f, t.dims[0]!) * 4 * rows) / 16) * 16);
   }
   return n;
 }
@@ -119,6 +119,11 @@ export function memoryEstimate(gguf: GGUFFile, c: ModelConfig, contextRows: numb
 
 /** The largest batch one forward() call encodes; longer inputs are split into chunks of this size. */
 export const MAX_BATCH = 512;
+
+/** Rows of logits one storage binding holds (151,936-token vocabularies: 220 rows in 128 MiB). */
+function logitRowsFor(ctx: GpuContext, c: ModelConfig): number {
+  return Math.max(1, Math.floor(ctx.limits.maxStorageBufferBindingSize / (c.vocabSize * 4)));
+}
 
 export class LlamaModel {
   private scratch: Scratch | null = null;
@@ -149,7 +154,8 @@ export class LlamaModel {
     if (tokenizer.vocabSize !== c.vocabSize) {
       throw new ModelFormatError(`the tokenizer has ${tokenizer.vocabSize} tokens but token_embd.weight has ${c.vocabSize} rows`);
     }
-    const need = memoryEstimate(gguf, c, contextRows ?? Math.min(c.contextLength, 4096));
+    const rows = contextRows ?? Math.min(c.contextLength, 4096);
+    const need = memoryEstimate(gguf, c, rows);
     const total = gguf.tensors.length;
     let loaded = 0;
     let bytes = 0;
@@ -189,7 +195,7 @@ export class LlamaModel {
       const data = dequantize(formatOf(t), await src.read(t.offset, t.byteLength), n);
       const b = ctx.upload(data, name);
       buffers.push(b);
-      progress(data.byteLength);
+      progress(b.size);
       return b;
     };
     const optional = <T>(name: string, load: (n: string) => Promise<T>): Promise<T | null> =>
@@ -221,7 +227,7 @@ export class LlamaModel {
     for (const b of buffers) b.destroy();
     throw new GpuMemoryError(
       `the GPU could not hold this model: it needs ${fmtBytes(need.weights)} for the weights and ${fmtBytes(need.kvCache)} for a KV cache ` +
-        `of ${Math.min(c.contextLength, 4096)} tokens (${fmtBytes(need.total)} in all), and the device refused an allocation (${oom.message}); ` +
+        `of ${rows} tokens (${fmtBytes(need.total)} in all), and the device refused an allocation (${oom.message}); ` +
         `choose a smaller model or quantization`,
     );
   }
@@ -242,17 +248,19 @@ export class LlamaModel {
 
   /**
    * Encodes tokens[i] at position positions[i] into cache row rows[i] (all layers), each attending to every cached row
-   * of smaller or equal position. Returns the logits asked for. Batches larger than MAX_BATCH are split.
+   * of smaller or equal position. Returns the logits asked for. Batches larger than MAX_BATCH are split, and so are
+   * batches whose logits (want 'all') would not fit one storage binding.
    */
   async forward(cache: KvCache, tokens: ArrayLike<number>, positions: ArrayLike<number>, rows: ArrayLike<number>, want: LogitsWanted = 'last'): Promise<ForwardResult> {
     const n = tokens.length;
     if (positions.length !== n || rows.length !== n) throw new Error('forward: tokens, positions and rows differ in length');
     if (n === 0) return { logits: null, next: null };
-    if (n > MAX_BATCH) {
+    const limit = want === 'all' ? Math.min(MAX_BATCH, logitRowsFor(this.ctx, this.config)) : MAX_BATCH;
+    if (n > limit) {
       const parts: Float32Array[] = [];
       let last: ForwardResult = { logits: null, next: null };
-      for (let s = 0; s < n; s += MAX_BATCH) {
-        const e = Math.min(n, s + MAX_BATCH);
+      for (let s = 0; s < n; s += limit) {
+        const e = Math.min(n, s + limit);
         const chunkWant: LogitsWanted = want === 'all' ? 'all' : e === n ? want : 'none';
         last = await this.forward(cache, sliceOf(tokens, s, e), sliceOf(positions, s, e), sliceOf(rows, s, e), chunkWant);
         if (want === 'all' && last.logits) parts.push(last.logits);
@@ -271,7 +279,8 @@ export class LlamaModel {
     return this.collect(n, want);
   }
 
-  /** Records one forward pass of n <= MAX_BATCH tokens into a batch (not yet submitted). */
+  /** Records one forward pass of n <= MAX_BATCH tokens (for want 'all', as many as the logits scratch holds) into a
+   *  batch (not yet submitted). */
   private encode(cache: KvCache, tokens: ArrayLike<number>, positions: ArrayLike<number>, rows: ArrayLike<number>, want: LogitsWanted): Batch {
     const c = this.config;
     const n = tokens.length;
