@@ -108,8 +108,6 @@ export function ggmlTypeTraits(t: number): { blockSize: number; typeSize: number
   return tr && { blockSize: tr[0], typeSize: tr[1] };
 }
 
-/** The tensor types the engine can compute with. */
-export const SUPPORTED_TENSOR_TYPES: readonly GGMLType[] = [GGMLType.F32, GGMLType.F16, GGMLType.Q8_0];
 
 export interface TensorInfo {
   name: string;

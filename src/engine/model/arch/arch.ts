@@ -118,7 +118,7 @@ export interface Slots<A> {
 }
 
 /** One transformer layer (pre-norm attention, then pre-norm FFN, each added to the residual stream x). */
-export function transformerLayer<A, M, V>(ops: Ops<A, M, V>, s: Slots<A>, w: LayerWeights<M, V>, c: { nHeads: number; nKvHeads: number }, layer: number): void {
+export function transformerLayer<A, M, V>(ops: Ops<A, M, V>, s: Slots<A>, w: LayerWeights<M, V>, c: { nHeads: number; nKvHeads: number; ffn: FfnKind }, layer: number): void {
   // attention: norm, q/k/v projections, rotary positions, attend, output projection added to the residual stream
   ops.norm(s.xb, s.x, w.attnNorm!, w.attnNormB);
   ops.linear(s.q, s.xb, w.wq!, w.bq, false);
@@ -131,8 +131,8 @@ export function transformerLayer<A, M, V>(ops: Ops<A, M, V>, s: Slots<A>, w: Lay
   // feed-forward: norm, SwiGLU (gate and up) or GELU (up only), down projection added to the residual stream
   ops.norm(s.xb, s.x, w.ffnNorm!, w.ffnNormB);
   ops.linear(s.up, s.xb, w.wUp!, w.bUp, false);
-  if (w.wGate) {
-    ops.linear(s.gate, s.xb, w.wGate, null, false);
+  if (c.ffn === 'swiglu') {
+    ops.linear(s.gate, s.xb, w.wGate!, null, false);
     ops.swiglu(s.hidden, s.gate, s.up);
   } else {
     ops.gelu(s.hidden, s.up);
