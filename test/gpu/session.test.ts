@@ -14,6 +14,7 @@ import type { TextChange } from '../../src/engine/kv/mirror.js';
 import { withFimTokens } from '../helpers/fim-model.js';
 import { fixtureModel } from '../helpers/fixtures.js';
 import { normalisedError, testGpu } from '../helpers/gpu.js';
+import { kvRowsOf as rowsOf, layerError } from '../helpers/session-kv.js';
 
 const STORY =
   'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big red ball. She wanted to play with it, so she ran to her mom.';
@@ -26,41 +27,10 @@ const EDITS: TextChange[][] = [
   ],
 ];
 
-/** Layer-l K and V rows of a session, in position order: (entries, nKvHeads * headDim) each. */
-async function rowsOf(ctx: GpuContext, s: DocumentSession, layer: number): Promise<{ k: Float32Array; v: Float32Array }> {
-  const c = s.model.config;
-  const [kAll, vAll] = [await ctx.readF32(s.cache.k), await ctx.readF32(s.cache.v)];
-  const n = s.tokens.length;
-  const k = new Float32Array(n * c.nKvHeads * c.headDim);
-  const v = new Float32Array(k.length);
-  for (let i = 0; i < n; i++) {
-    const row = rowOfPosition(s, i);
-    for (let h = 0; h < c.nKvHeads; h++) {
-      const src = ((layer * c.nKvHeads + h) * s.cache.maxRows + row) * c.headDim;
-      const dst = (i * c.nKvHeads + h) * c.headDim;
-      k.set(kAll.subarray(src, src + c.headDim), dst);
-      v.set(vAll.subarray(src, src + c.headDim), dst);
-    }
-  }
-  return { k, v };
-}
-
-function rowOfPosition(s: DocumentSession, pos: number): number {
-  const r = s.cache.positions.indexOf(pos);
-  assert.ok(r >= 0, `no row holds position ${pos}`);
-  return r;
-}
-
 /** Worst normalised layer-0 K/V error of `s` against a 'full' session of the same text and cursor. */
 async function layer0Error(ctx: GpuContext, s: DocumentSession): Promise<number> {
-  const full = new DocumentSession(s.model, s.text, { method: 'full', maxRows: s.cache.maxRows, fim: s.fim });
-  full.moveCursor(s.cursor);
-  await full.flush();
-  assert.deepEqual(s.tokens, full.tokens, 'the token mirror equals a fresh tokenization');
-  const a = await rowsOf(ctx, s, 0);
-  const b = await rowsOf(ctx, full, 0);
-  full.destroy();
-  return Math.max(normalisedError(a.k, b.k), normalisedError(a.v, b.v));
+  const e = await layerError(ctx, s, 0);
+  return Math.max(e.k, e.v);
 }
 
 /** Rows that hold a position: the document's, when no generated row leaked. */

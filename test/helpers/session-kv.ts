@@ -1,6 +1,5 @@
-// Reading a DocumentSession's KV cache in position order, and comparing it with a full recomputation: the helpers of
-// test/gpu/session.test.ts's invariant tests, shared here for the per-family session tests (session.test.ts keeps its
-// own copies; it may import these instead).
+// Reading a DocumentSession's KV cache in position order, and comparing it with a full recomputation: the helpers of the
+// invariant tests of test/gpu/session.test.ts and test/gpu/session-families.test.ts.
 import assert from 'node:assert/strict';
 import type { GpuContext } from '../../src/engine/gpu/context.js';
 import { DocumentSession } from '../../src/engine/session.js';
