@@ -16,7 +16,7 @@ import { openLlamaCpp, type LlamaCpp } from '../../src/cli/llama.js';
 import { generate } from '../../src/engine/generate.js';
 import { bytesSource, GGMLType, ggmlTypeName, readGGUF } from '../../src/engine/model/gguf.js';
 import { LlamaModel, weightBytesOf } from '../../src/engine/model/model.js';
-import { fixture } from '../helpers/fixtures.js';
+import { fixtureOrSkip } from '../helpers/fixtures.js';
 import { testGpu } from '../helpers/gpu.js';
 import { F16, MIXED_OTHERS, Q4_K_M_STYLE, Q8_0, randomModel, type Formats, type RandomModelSpec } from '../helpers/random-model.js';
 import { referenceModel } from '../helpers/reference-model.js';
@@ -58,15 +58,7 @@ const dir = mkdtempSync(join(tmpdir(), 'pie-families-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Path of a vocab fixture; under CI a missing one fails, elsewhere the test skips naming it. */
-function vocab(t: { skip(msg: string): void }, name: string): string | null {
-  const rel = `vocab/ggml-vocab-${name}.gguf`;
-  const p = fixture(rel);
-  if (p) return p;
-  const msg = `missing fixture ../shared/fixtures/${rel}`;
-  if (process.env.CI) assert.fail(msg);
-  t.skip(msg);
-  return null;
-}
+const vocab = (t: { skip(msg: string): void }, name: string): string | null => fixtureOrSkip(t, `vocab/ggml-vocab-${name}.gguf`);
 
 type Preset = 'F16' | 'Q8_0' | 'Q4_K_M_STYLE' | 'MIXED_OTHERS';
 const F16_CLASS = { tolLlama: TOL_LLAMA_F16, nearTie: NEAR_TIE_F16 };

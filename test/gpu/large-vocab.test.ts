@@ -5,17 +5,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { bytesSource } from '../../src/engine/model/gguf.js';
 import { LlamaModel } from '../../src/engine/model/model.js';
-import { fixture } from '../helpers/fixtures.js';
+import { fixtureOrSkip } from '../helpers/fixtures.js';
 import { normalisedError, testGpu } from '../helpers/gpu.js';
 import { F16, randomModel } from '../helpers/random-model.js';
 
 test('logits of every position of a batch longer than one binding holds (qwen2 vocabulary, split at the binding limit)', async (t) => {
-  const vocab = fixture('vocab/ggml-vocab-qwen2.gguf');
-  if (!vocab) {
-    const msg = 'missing fixture ../shared/fixtures/vocab/ggml-vocab-qwen2.gguf';
-    if (process.env.CI) assert.fail(msg);
-    return t.skip(msg);
-  }
+  const vocab = fixtureOrSkip(t, 'vocab/ggml-vocab-qwen2.gguf');
+  if (!vocab) return;
   const bytes = randomModel({ arch: 'qwen2', vocab, nLayers: 1, dim: 64, nHeads: 2, nKvHeads: 1, ffnDim: 128, contextLength: 4096, ropeBase: 1e6, tied: true, formats: F16, seed: 3 });
   const ctx = await testGpu();
   const model = await LlamaModel.load(ctx, bytesSource(bytes));

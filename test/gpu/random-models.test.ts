@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { openLlamaCpp } from '../../src/cli/llama.js';
 import { bytesSource, GGMLType, ggmlTypeName, readGGUF, readTensorData } from '../../src/engine/model/gguf.js';
-import { fixture } from '../helpers/fixtures.js';
+import { fixtureOrSkip } from '../helpers/fixtures.js';
 import { GGUFWriter, rawMetadata } from '../helpers/gguf-writer.js';
 import {
   F16,
@@ -36,15 +36,7 @@ const MIN_MARGIN = 0.5;
 const MIN_CLEAR_SHARE = 0.75;
 
 /** Path of a vocab fixture; under CI a missing one fails, elsewhere the test skips naming it. */
-function vocab(t: { skip(msg: string): void }, name: string): string | null {
-  const rel = `vocab/ggml-vocab-${name}.gguf`;
-  const p = fixture(rel);
-  if (p) return p;
-  const msg = `missing fixture ../shared/fixtures/${rel}`;
-  if (process.env.CI) assert.fail(msg);
-  t.skip(msg);
-  return null;
-}
+const vocab = (t: { skip(msg: string): void }, name: string): string | null => fixtureOrSkip(t, `vocab/ggml-vocab-${name}.gguf`);
 
 /** The test shape: with ffn 640 (not a multiple of 256) and 2 layers every format of both mixed presets occurs. */
 const SHAPE = { nLayers: 2, dim: 256, nHeads: 4, nKvHeads: 2, ffnDim: 640, contextLength: 4096 };

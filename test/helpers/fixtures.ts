@@ -1,6 +1,7 @@
 // Fixtures live in ../shared/fixtures beside the checkout and are never committed. Models that are absent are
 // downloaded from their public URL with the sha256 checked (src/cli/models.ts); anything else absent is a skip whose
 // message names the file.
+import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KNOWN_MODELS, resolveKnownModel, sharedFixtures } from '../../src/cli/models.js';
@@ -18,4 +19,17 @@ export async function fixtureModel(file: keyof typeof KNOWN_MODELS | string): Pr
   } catch (e) {
     return { path: null, why: `fixture model ${file} is missing from ../shared/fixtures/models and could not be downloaded: ${(e as Error).message}` };
   }
+}
+
+/**
+ * Path of ../shared/fixtures/<rel> for a test; when absent, a failure under CI (CI is set) and otherwise a skip of the
+ * test with a message naming the fixture (null is returned: the test then returns).
+ */
+export function fixtureOrSkip(t: { skip(msg: string): void }, rel: string): string | null {
+  const p = fixture(rel);
+  if (p) return p;
+  const msg = `missing fixture ../shared/fixtures/${rel}`;
+  if (process.env.CI) assert.fail(msg);
+  t.skip(msg);
+  return null;
 }
