@@ -295,6 +295,15 @@ export class Batch {
   }
 }
 
+/**
+ * Most workgroups for a kernel whose invocations loop over the elements past the grid (swiglu, gelu, bias): few on CPU
+ * drivers, where each invocation costs more than its element (64 is still one per thread on a 64-thread CPU); on GPUs
+ * enough to fill the device.
+ */
+export function strideWorkgroupCap(ctx: GpuContext): number {
+  return ctx.info.cpu ? 64 : 4096;
+}
+
 /** Splits `n` workgroups over x and y so that neither exceeds the per-dimension limit. Shaders rebuild the linear id as
  *  `wid.x + wid.y * nwg.x` (with `@builtin(num_workgroups) nwg`) and return when it is past the end. */
 export function grid(ctx: GpuContext, n: number): [number, number] {

@@ -1,12 +1,9 @@
 import source from '../../../shaders/bias.wgsl';
-import type { Batch, Binding, KernelDef } from '../gpu/context.js';
+import { type Batch, type Binding, type KernelDef, strideWorkgroupCap } from '../gpu/context.js';
 import { uniformStruct } from '../gpu/uniforms.js';
 
 const Params = uniformStruct('Params', { rows: 'u32', n: 'u32' });
 const WG = 256;
-/** Most workgroups per dispatch, x times y (the shader loops over the rest), as in swiglu.ts. */
-const MAX_WORKGROUPS_CPU = 64;
-const MAX_WORKGROUPS_GPU = 4096;
 
 export const biasKernel: KernelDef = {
   name: 'bias',
@@ -17,7 +14,7 @@ export const biasKernel: KernelDef = {
 
 /** y (rows, n) += bias (n) on every row, in place. */
 export function addBias(b: Batch, y: Binding, bias: Binding, p: { rows: number; n: number }): void {
-  const cap = b.ctx.info.cpu ? MAX_WORKGROUPS_CPU : MAX_WORKGROUPS_GPU;
+  const cap = strideWorkgroupCap(b.ctx);
   // Columns first (a row's workgroups), then as many rows at once as the cap leaves.
   const wx = Math.min(cap, Math.ceil(p.n / WG));
   const wy = Math.min(p.rows, Math.max(1, Math.floor(cap / Math.max(wx, 1))));

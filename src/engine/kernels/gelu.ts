@@ -1,12 +1,9 @@
 import source from '../../../shaders/gelu.wgsl';
-import type { Batch, Binding, KernelDef } from '../gpu/context.js';
+import { type Batch, type Binding, type KernelDef, strideWorkgroupCap } from '../gpu/context.js';
 import { uniformStruct } from '../gpu/uniforms.js';
 
 const Params = uniformStruct('Params', { n: 'u32' });
 const WG = 256;
-/** Most workgroups per dispatch (the shader loops over the rest), as in swiglu.ts. */
-const MAX_WORKGROUPS_CPU = 64;
-const MAX_WORKGROUPS_GPU = 4096;
 
 export const geluKernel: KernelDef = {
   name: 'gelu',
@@ -17,7 +14,7 @@ export const geluKernel: KernelDef = {
 
 /** out (n) = gelu(x (n)), the tanh approximation. `out` may not alias `x` (bound read-only). */
 export function gelu(b: Batch, x: Binding, out: Binding, p: { n: number }): void {
-  const cap = b.ctx.info.cpu ? MAX_WORKGROUPS_CPU : MAX_WORKGROUPS_GPU;
+  const cap = strideWorkgroupCap(b.ctx);
   b.dispatch(geluKernel, p, [x, out], Math.min(cap, Math.ceil(p.n / WG)), { WG });
 }
 

@@ -1,13 +1,9 @@
 import source from '../../../shaders/swiglu.wgsl';
-import type { Batch, Binding, KernelDef } from '../gpu/context.js';
+import { type Batch, type Binding, type KernelDef, strideWorkgroupCap } from '../gpu/context.js';
 import { uniformStruct } from '../gpu/uniforms.js';
 
 const Params = uniformStruct('Params', { n: 'u32' });
 const WG = 256;
-/** Most workgroups per dispatch (the shader loops over the rest): few on CPU drivers, where each invocation costs more
- *  than its element (64 is still one per thread on a 64-thread CPU); on GPUs enough to fill the device. */
-const MAX_WORKGROUPS_CPU = 64;
-const MAX_WORKGROUPS_GPU = 4096;
 
 export const swigluKernel: KernelDef = {
   name: 'swiglu',
@@ -18,7 +14,7 @@ export const swigluKernel: KernelDef = {
 
 /** out (n) = silu(gate (n)) * up (n). `out` may alias neither input (they are bound read-only). */
 export function swiglu(b: Batch, gate: Binding, up: Binding, out: Binding, p: { n: number }): void {
-  const cap = b.ctx.info.cpu ? MAX_WORKGROUPS_CPU : MAX_WORKGROUPS_GPU;
+  const cap = strideWorkgroupCap(b.ctx);
   b.dispatch(swigluKernel, p, [gate, up, out], Math.min(cap, Math.ceil(p.n / WG)), { WG });
 }
 
