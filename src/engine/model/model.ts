@@ -221,8 +221,10 @@ export class LlamaModel {
       if (!oom) return new LlamaModel(ctx, c, tokenizer, gguf, tokenEmbedding, layers, outputNorm, outputNormB, output, bytes);
     } catch (e) {
       if (!oom) oom = await ctx.device.popErrorScope();
-      for (const b of buffers) b.destroy();
-      if (!oom) throw e;
+      if (!oom) {
+        for (const b of buffers) b.destroy();
+        throw e;
+      }
     }
     for (const b of buffers) b.destroy();
     throw new GpuMemoryError(
