@@ -4,9 +4,9 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fetchVerified, KNOWN_MODELS, sha256 } from './known-models.js';
+import { fetchVerified, KNOWN_MODELS, sha256 } from '../models/known.js';
 
-export { DEFAULT_MODEL, FIM_SETTINGS, fimFor, type FimSetting, KNOWN_MODELS, type KnownModel } from './known-models.js';
+export { DEFAULT_MODEL, FIM_SETTINGS, fimFor, type FimSetting, KNOWN_MODELS, type KnownModel } from '../models/known.js';
 
 /** The project root: the folder holding package.json, seen from dist/ or from src/cli/. */
 export function projectRoot(): string {

@@ -1,6 +1,6 @@
 // The extension's settings (contributes.configuration in package.json), read in one place.
 import * as vscode from 'vscode';
-import { DEFAULT_MODEL, fimFor, type FimSetting } from '../cli/known-models.js';
+import { DEFAULT_MODEL, fimFor, type FimSetting } from '../models/known.js';
 import type { EngineSettings } from '../protocol/messages.js';
 
 export interface Config {

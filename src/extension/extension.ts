@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
-import { DEFAULT_MODEL, fetchVerified, KNOWN_MODELS } from '../cli/known-models.js';
+import { DEFAULT_MODEL, fetchVerified, KNOWN_MODELS } from '../models/known.js';
 import { readConfig } from './config.js';
 import { DocumentStream } from './documents.js';
 import { EngineClient, VIEW_ID } from './engine.js';

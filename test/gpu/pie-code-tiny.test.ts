@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openLlamaCpp, type LlamaCpp } from '../../src/cli/llama.js';
-import { sha256 } from '../../src/cli/known-models.js';
+import { sha256 } from '../../src/models/known.js';
 import { KNOWN_MODELS, projectRoot } from '../../src/cli/models.js';
 import type { GpuContext } from '../../src/engine/gpu/context.js';
 import { LlamaModel } from '../../src/engine/model/model.js';
@@ -78,7 +78,7 @@ describe('pie-code-tiny.gguf (our code model) against llama.cpp and the f64 refe
     await lc?.dispose();
   });
 
-  test('the committed file is the one known-models.ts names (sha256)', (t) => {
+  test('the committed file is the one src/models/known.ts names (sha256)', (t) => {
     if (MISSING) return t.skip(MISSING);
     assert.equal(sha256(readFileSync(PATH)), KNOWN_MODELS['pie-code-tiny.gguf']!.sha256);
   });

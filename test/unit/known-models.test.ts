@@ -2,7 +2,7 @@
 // models, by file name.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fimFor, KNOWN_MODELS } from '../../src/cli/known-models.js';
+import { fimFor, KNOWN_MODELS } from '../../src/models/known.js';
 
 test('fimFor: psm, spm and off are what they say; auto follows the known model, else psm; on is auto kept to FIM', () => {
   for (const file of ['/x/pie-code-tiny.gguf', 'stories260K.gguf', '/models/qwen2.5-coder-1.5b-q8_0.gguf']) {

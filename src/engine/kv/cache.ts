@@ -3,6 +3,7 @@
 // rows or leave holes without breaking causality.
 import type { GpuContext } from '../gpu/context.js';
 import { fmtBytes, GpuMemoryError } from '../gpu/context.js';
+import { kvCacheBytes } from '../../models/memory.js';
 
 export interface CacheShape {
   nLayers: number;
@@ -38,7 +39,7 @@ export class KvCache {
   }
 
   static bytesFor(shape: CacheShape, maxRows: number): number {
-    return 2 * shape.nLayers * shape.nKvHeads * maxRows * shape.headDim * 4;
+    return kvCacheBytes(shape, maxRows);
   }
 
   get bytes(): number {
