@@ -1,8 +1,10 @@
-// `pie`: the engine from the command line. Subcommands: generate, tokenize, complete, replay, bench engine, bench edit.
+// `pie`: the engine from the command line. Subcommands: generate, tokenize, complete, replay, bench engine, bench edit,
+// pull, models.
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchEngine } from './bench.js';
+import { localModel, models, pull } from './hub.js';
 import { openModel, readStdin, tokenizerFromFile } from './common.js';
 import { DEFAULT_MODEL, FIM_SETTINGS, fimFor, type FimSetting, KNOWN_MODELS, resolveKnownModel } from './models.js';
 import { generate } from '../engine/generate.js';
@@ -18,16 +20,22 @@ const USAGE = `pie: local code completion engine (WebGPU)
   pie bench edit --model FILE --context N[,N...] [--methods pie,pie:0,cfe,prefix,full] [--runs N] [--json]
   pie complete --model FILE --file FILE [--offset N] [--max-tokens N] [--max-lines N] [--fim auto|on|off|psm|spm] [--json]
                                                        what the editor shows at offset N (default: the end)
+  pie pull ORG/NAME/FILE | ORG/NAME:QUANT | ID [--json]
+                                                       downloads into the Hugging Face cache; prints the path
+  pie models [--json]                                  the catalog, and what the Hugging Face cache holds
   pie replay --model FILE --document FILE --edits FILE.jsonl --method pie|cfe|prefix|full [--compare METHOD]
                [--resync-threshold ROWS] [--refresh-window TOKENS] [--json]
 
+--model FILE also takes hf:ORG/NAME/FILE or hf:ORG/NAME:QUANT (from the cache, else downloaded into it).
+Hub variables, as huggingface_hub reads them: HF_ENDPOINT (a mirror), HF_HUB_CACHE or HF_HOME (the cache, default
+~/.cache/huggingface/hub), HF_TOKEN (gated repositories), HF_HUB_OFFLINE=1 (the cache only).
 --model defaults to ${DEFAULT_MODEL}, our code model (${KNOWN_MODELS[DEFAULT_MODEL]?.bundled ?? 'downloaded once with its sha256 checked'}).
 PIE_GPU=vulkan|lavapipe|swiftshader|gles picks the WebGPU adapter; by default the first that works.`;
 
 class UsageError extends Error {}
 
 async function modelPath(arg: string | undefined): Promise<string> {
-  return arg ?? resolveKnownModel(DEFAULT_MODEL, (s) => process.stderr.write(`${s}\n`));
+  return arg ? localModel(arg) : resolveKnownModel(DEFAULT_MODEL, (s) => process.stderr.write(`${s}\n`));
 }
 
 function num(v: string | undefined, name: string, dflt: number): number {
@@ -258,6 +266,17 @@ async function main(): Promise<number> {
       case 'complete':
         await cmdComplete(rest);
         return 0;
+      case 'pull': {
+        const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
+        if (positionals.length !== 1) throw new UsageError('pull needs one model: ORG/NAME/FILE, ORG/NAME:QUANT or a catalog id (pie models)');
+        await pull(positionals[0]!, values.json);
+        return 0;
+      }
+      case 'models': {
+        const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } } });
+        await models(values.json);
+        return 0;
+      }
       case undefined:
       case '-h':
       case '--help':
