@@ -5,13 +5,18 @@ import type { EngineSettings } from '../protocol/messages.js';
 
 export interface Config {
   enabled: boolean;
-  /** Empty: the default model (shipped inside the extension; else downloaded once into its storage, sha256 checked). */
+  /** A path, or hf:ORG/NAME/FILE (the Hugging Face cache, downloaded on first use). Empty: the default model (shipped
+   *  inside the extension; else downloaded once into its storage, sha256 checked). */
   modelPath: string;
   maxTokens: number;
   maxLines: number;
   debounceMs: number;
   /** Language ids to complete in; "*" for all. */
   languages: string[];
+  /** The Hugging Face Hub (or a mirror) for downloads; empty: HF_ENDPOINT, else huggingface.co. */
+  hubEndpoint: string;
+  /** GPU memory for the catalog's fit check; 0: the system memory for a CPU adapter, else 4 GiB assumed. */
+  gpuMemoryGiB: number;
   engine: EngineSettings;
 }
 
@@ -25,6 +30,8 @@ export function readConfig(): Config {
     maxLines: c.get('maxLines', 4),
     debounceMs: c.get('debounceMs', 40),
     languages: c.get('languages', ['*']),
+    hubEndpoint: c.get('hubEndpoint', '').trim(),
+    gpuMemoryGiB: c.get('gpuMemoryGiB', 0),
     engine: {
       cacheBudgetMiB: c.get('cacheBudgetMiB', 512),
       resyncThreshold: c.get('resyncThreshold', 256),

@@ -7,6 +7,7 @@ import { DEFAULT_MODEL, fetchVerified, KNOWN_MODELS } from '../models/known.js';
 import { readConfig } from './config.js';
 import { DocumentStream } from './documents.js';
 import { EngineClient, VIEW_ID } from './engine.js';
+import { localModelPath, selectModel } from './models.js';
 import { CompletionProvider } from './provider.js';
 import { StatusBar } from './status.js';
 
@@ -19,12 +20,22 @@ export function activate(context: vscode.ExtensionContext): void {
   provider.onCompleted = (st, ms) => status.completed(st, ms);
   provider.onFailed = (message) => status.failed(message);
 
+  // Each change of pie.modelPath starts a load; one that a later change overtook (a download still running) is dropped.
+  let loads = 0;
   const loadModel = async () => {
+    const n = ++loads;
+    const spec = config.modelPath;
     try {
-      const path = config.modelPath || (await defaultModel(context.extensionPath, context.globalStorageUri.fsPath));
+      const path = spec ? await localModelPath(spec, config) : await defaultModel(context.extensionPath, context.globalStorageUri.fsPath);
+      if (n !== loads) return;
       await engine.setModel(path, basename(path));
     } catch (e) {
-      status.state({ kind: 'unavailable', reason: 'model', message: (e as Error).message });
+      if (n !== loads) return;
+      const message = (e as Error).message;
+      // a model already running keeps running: only the first load leaves the engine without one
+      if (engine.state.kind === 'ready') {
+        void vscode.window.showErrorMessage(`PIE: ${spec} was not loaded, ${engine.state.model.name} stays in use: ${message}`, 'Select model').then((pick) => pick && vscode.commands.executeCommand('pie.selectModel'));
+      } else status.state({ kind: 'unavailable', reason: 'model', message });
     }
   };
 
@@ -59,8 +70,12 @@ export function activate(context: vscode.ExtensionContext): void {
       void vscode.window.showInformationMessage(`PIE: re-encoded ${r.tokensEncoded} tokens in ${r.ms.toFixed(0)} ms.`);
     }),
     vscode.commands.registerCommand('pie.selectModel', async () => {
-      const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'GGUF models': ['gguf'] }, title: 'PIE: Select model' });
-      if (picked?.[0]) await vscode.workspace.getConfiguration('pie').update('modelPath', picked[0].fsPath, vscode.ConfigurationTarget.Global);
+      try {
+        const value = await selectModel(config, engine.state);
+        if (value !== undefined) await vscode.workspace.getConfiguration('pie').update('modelPath', value, vscode.ConfigurationTarget.Global);
+      } catch (e) {
+        void vscode.window.showErrorMessage(`PIE: ${(e as Error).message}`);
+      }
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (!e.affectsConfiguration('pie')) return;

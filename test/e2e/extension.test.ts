@@ -6,6 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { catalogEntry } from '../../src/models/catalog.js';
+import { HubServer } from '../helpers/hub-server.js';
 import { RESULTS, ROOT, sharedVsCode, VsCode, waitFor, type WebGpuFlags } from './harness.js';
 
 const WEBGPU = (process.env.PIE_E2E_WEBGPU ?? 'swiftshader') as WebGpuFlags;
@@ -210,8 +212,9 @@ e2e('a malformed model file chosen with PIE: Select model gives an error, and ty
   // The model cut short: a truncated GGUF.
   const broken = join(mkdtempSync(join(tmpdir(), 'pie-e2e-model-')), 'broken.gguf');
   writeFileSync(broken, readFileSync(shared.modelPath()).subarray(0, 600_000));
-  // "PIE: Select model" sets pie.modelPath (the user setting) to the file picked in VS Code's file dialog.
+  // "PIE: Select model" → "Model file..." sets pie.modelPath (the user setting) to the file picked in VS Code's dialog.
   await v.runCommand('PIE: Select model');
+  await v.chooseQuickPick(/Model file\.\.\./);
   await v.answerFileDialog(broken);
   const note = await waitFor('the error notification', async () => (await v.notifications()).find((n) => n.message.startsWith('PIE: broken.gguf could not be loaded')), { timeout: 90_000, every: 500 });
   t.diagnostic(`${note.severity}: ${note.message}`);
@@ -223,7 +226,44 @@ e2e('a malformed model file chosen with PIE: Select model gives an error, and ty
   await v.typeAtEndAndCheck('story.txt', ' Still typing.');
   // Back to the good model: the engine comes back without a reload.
   await v.runCommand('PIE: Select model');
+  await v.chooseQuickPick(/Model file\.\.\./);
   await v.answerFileDialog(shared.modelPath());
   await v.statusBarText(/^PIE ready$/, 90_000);
   rmSync(broken, { force: true });
+});
+
+e2e('PIE: Select model downloads a catalog model from the Hub (pie.hubEndpoint) with a progress notification, then completes with it', 240_000, async (v, t) => {
+  // The Hub on 127.0.0.1 serves the catalog's Qwen2.5-Coder-0.5B Q8_0 entry; its bytes are the bundled model's (a real
+  // code model, so that the ghost text is code), sent at 1.5 MB/s so that the progress can be seen.
+  const entry = catalogEntry('qwen2.5-coder-0.5b:q8_0')!;
+  const bytes = new Uint8Array(readFileSync(shared.modelPath()));
+  const hub = await HubServer.start({ [entry.repo!]: { files: { [entry.file]: bytes } } });
+  try {
+    hub.faults = { bytesPerSecond: 1.5e6 };
+    v.updateSettings({ 'pie.hubEndpoint': hub.url });
+    await v.runCommand('PIE: Select model');
+    await v.chooseQuickPick(new RegExp(`${entry.label.replace(/\./g, '\\.')} ${entry.quant}`));
+    const progress = await waitFor('the download progress notification', async () => (await v.toasts()).find((s) => /MB of [\d.]+ MB, [\d.]+ MB\/s, (\d+ s left|starting)/.test(s)), { timeout: 30_000, every: 200 });
+    t.diagnostic(`progress: ${progress}`);
+    assert.match(progress, new RegExp(`^PIE: downloading ${entry.repo}/${entry.file}`));
+    await waitFor('pie.modelPath set to the Hub reference', () => v.userSettings()['pie.modelPath'] === `hf:${entry.repo}/${entry.file}`, { timeout: 60_000, every: 250 });
+    const tooltip = await waitFor('the engine on the downloaded model', async () => {
+      const tip = await v.statusBarTooltip(/^PIE ready$/, 90_000);
+      return tip.includes(`Model: ${entry.file}`) ? tip : null;
+    }, { timeout: 120_000, every: 1_000 });
+    t.diagnostic(tooltip.replace(/\n/g, ' | '));
+    const file = join(v.cacheHome, 'huggingface', 'hub', `models--${entry.repo!.replace('/', '--')}`, 'snapshots', hub.commitOf(entry.repo!), entry.file);
+    assert.deepEqual(new Uint8Array(readFileSync(file)), bytes, 'the file is in the Hugging Face cache layout, complete');
+    assert.equal(hub.log.filter((l) => l.path.startsWith('/cdn/') && l.status === 200).length, 1);
+    await v.openFile('hello.py');
+    await v.gotoEnd();
+    await v.typeText('\ndef ');
+    const ghost = await v.waitForGhostText(60_000);
+    t.diagnostic(`ghost text from the downloaded model: ${JSON.stringify(ghost)}`);
+    assert.ok(ghost.trim().length > 0);
+    await v.press('Escape');
+  } finally {
+    v.updateSettings({ 'pie.modelPath': '', 'pie.hubEndpoint': '' });
+    await hub.close();
+  }
 });

@@ -7,7 +7,7 @@
 // Every wait is on a condition with a deadline, never a fixed sleep: on this 2-core machine the workbench takes 7-12 s
 // to load and an extension up to 30 s to activate. See docs/e2e.md for the timings and the gotchas.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -522,6 +522,45 @@ export class VsCode {
       }
     }
     throw new Error(`quick input ${JSON.stringify(value)}: no matching row within ${timeout} ms (last: ${lastError}; rows: ${lastRows.slice(0, 8).join(' | ') || 'none'})`);
+  }
+
+  /** Accepts the row of an open quick pick (one a command showed) whose label or aria label matches. */
+  async chooseQuickPick(match: RegExp, timeout = 30_000): Promise<void> {
+    const widget = this.page.locator('.quick-input-widget');
+    await widget.waitFor({ state: 'visible', timeout });
+    let seen: string[] = [];
+    const index = await waitFor(`a quick-pick row matching ${match}`, async () => {
+      const rows = await widget.locator('.quick-input-list .monaco-list-row').evaluateAll((els) =>
+        els.map((e) => ({ text: `${(e.querySelector('.label-name')?.textContent ?? '').replace(/\u00a0/g, ' ').trim()} ${e.getAttribute('aria-label') ?? ''}`, index: Number(e.getAttribute('data-index')) })),
+      );
+      seen = rows.map((r) => r.text);
+      return rows.find((r) => match.test(r.text))?.index ?? null;
+    }, { timeout }).catch((e: Error) => {
+      throw new Error(`${e.message} (rows: ${seen.slice(0, 12).join(' | ') || 'none'})`);
+    });
+    await widget.locator(`.quick-input-list .monaco-list-row[data-index="${index}"]`).click({ timeout: 5_000 });
+  }
+
+  /** Merges `settings` into the user settings.json (VS Code reads the file again on change). */
+  updateSettings(settings: Record<string, unknown>): void {
+    const file = join(this.dirs().user, 'User', 'settings.json');
+    writeFileSync(file, JSON.stringify({ ...(JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>), ...settings }, null, 2));
+  }
+
+  /** The user settings as they are now in settings.json. */
+  userSettings(): Record<string, unknown> {
+    return JSON.parse(readFileSync(join(this.dirs().user, 'User', 'settings.json'), 'utf8')) as Record<string, unknown>;
+  }
+
+  /** The messages of the notification toasts on screen now (progress notifications included), without opening the
+   *  notification center. */
+  async toasts(): Promise<string[]> {
+    return this.page.locator('.notifications-toasts .notification-list-item-message').evaluateAll((els) => els.map((e) => (e.textContent ?? '').trim()));
+  }
+
+  /** The folder the extension host sees as XDG_CACHE_HOME (its Hugging Face cache is huggingface/hub in it). */
+  get cacheHome(): string {
+    return join(this.dirs().xdg, 'cache');
   }
 
   /**
