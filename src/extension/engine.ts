@@ -1,13 +1,22 @@
 // The engine as the extension host sees it: a webview view (the "PIE" panel) that runs the engine, a message channel
 // with request ids, and the model file served to it in slices. The host never touches tensors: it reads bytes.
 //
+// The model's bytes: the webview asks for fixed chunks with several in flight (src/webview/model-source.ts) and the
+// host answers each with one FileHandle read, so neither side holds more than the read-ahead window. Serving the file as
+// a webview resource (asWebviewUri + fetch) was measured and rejected: VS Code 1.100's resource loader reads the whole
+// file into the workbench's memory for every request and ignores the Range header (docs/extension.md).
+//
+// Each page the host loads into the webview carries a generation (data-gen on its body) that it stamps on every
+// message; choosing another model loads a new page, and whatever the old one still sends (a read, a stale ready) is
+// dropped, so a replaced load can neither be answered with the new file's bytes nor report itself ready.
+//
 // Why a WebviewView with retainContextWhenHidden: the engine must outlive the panel's visibility (its KV caches are the
 // point), and a view sits in the panel area beside the terminal without taking editor space, unlike a WebviewPanel. The
 // view is revealed once at startup (focus kept in the editor) so that its webview starts; hiding it afterwards keeps it.
 import { randomBytes } from 'node:crypto';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import * as vscode from 'vscode';
-import type { EngineMessage, EngineSettings, HostMessage, ModelInfo } from '../protocol/messages.js';
+import type { EngineMessage, EngineSettings, HostMessage, ModelInfo, ModelLoadOptions, StampedEngineMessage } from '../protocol/messages.js';
 
 export type EngineState =
   | { kind: 'starting'; detail: string }
@@ -20,6 +29,10 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
   private view: vscode.WebviewView | null = null;
   private file: FileHandle | null = null;
   private model: { path: string; name: string; size: number } | null = null;
+  /** The generation of the page in the webview (its messages carry it); bumped by every restart. */
+  private generation = 0;
+  /** Bumped by every setModel: an older call that is still opening its file gives up. */
+  private modelSeq = 0;
   private nextId = 1;
   private readonly waiting = new Map<number, (m: EngineMessage | null) => void>();
   private readonly disposables: vscode.Disposable[] = [];
@@ -37,13 +50,23 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
 
   /** Serves `path` as the engine's model; restarts the engine if it is running another. */
   async setModel(path: string, name: string): Promise<void> {
+    const seq = ++this.modelSeq;
+    // The running page stops being served at once (its reads are dropped from here on), whatever it was loading.
+    this.generation++;
+    this.model = null;
     await this.closeFile();
     try {
       const st = await stat(path);
       if (!st.isFile()) throw new Error('not a regular file');
-      this.file = await open(path, 'r');
+      const f = await open(path, 'r');
+      if (seq !== this.modelSeq) {
+        await f.close().catch(() => undefined);
+        return; // another setModel came while this one was opening its file
+      }
+      this.file = f;
       this.model = { path, name, size: st.size };
     } catch (e) {
+      if (seq !== this.modelSeq) return;
       this.model = null;
       this.setState({ kind: 'unavailable', reason: 'model', message: `Model file ${path} cannot be opened (${(e as Error).message}). Set "pie.modelPath" or run "PIE: Select model".` });
       return;
@@ -71,14 +94,14 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
     const root = this.extensionUri;
     view.webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(root, 'dist'), vscode.Uri.joinPath(root, 'media')] };
     this.disposables.push(
-      view.webview.onDidReceiveMessage((m: EngineMessage) => void this.receive(m)),
+      view.webview.onDidReceiveMessage((m: StampedEngineMessage) => void this.receive(m)),
       view.onDidDispose(() => {
         this.view = null;
         this.failAll();
         this.setState({ kind: 'starting', detail: 'the engine view was closed; run "PIE: Show engine" to restart it' });
       }),
     );
-    view.webview.html = html(view.webview, root);
+    view.webview.html = html(view.webview, root, this.generation);
   }
 
   /** Sends a message without waiting for an answer (document events). */
@@ -122,21 +145,29 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
     if (!this.view) return; // init is sent when the view's webview says it loaded
     this.failAll();
     this.setState({ kind: 'starting', detail: 'restarting the engine' });
-    this.view.webview.html = html(this.view.webview, this.extensionUri) + `<!-- ${Date.now()} -->`;
+    // A new page (the old one, and the GPU device and buffers of its load, go with it); its generation differs.
+    this.generation++;
+    this.view.webview.html = html(this.view.webview, this.extensionUri, this.generation);
   }
 
-  private async receive(m: EngineMessage): Promise<void> {
+  private async receive(m: StampedEngineMessage): Promise<void> {
+    // A page this host has replaced (another model was chosen): nothing it says counts any more.
+    const gen = m.gen;
+    if (gen !== this.generation) return;
     switch (m.type) {
       case 'booting':
         if (m.stage === 'webview loaded') {
           if (!this.model) return;
-          this.post({ type: 'init', modelName: this.model.name, modelSize: this.model.size, settings: this.settings });
+          this.post({ type: 'init', modelName: this.model.name, modelSize: this.model.size, settings: this.settings, load: loadOptions() });
         }
         this.setState({ kind: 'starting', detail: m.stage });
         break;
       case 'read':
-        await this.serveBytes(m.id, m.offset, m.length);
+        await this.serveBytes(gen, m.id, m.offset, m.length);
         return;
+      case 'log':
+        console.log(`[pie engine] ${m.message}`);
+        break;
       case 'ready':
         this.setState({ kind: 'ready', device: m.device, model: m.model, loadMs: m.loadMs });
         break;
@@ -153,20 +184,24 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
     this.messageEmitter.fire(m);
   }
 
-  private async serveBytes(id: number, offset: number, length: number): Promise<void> {
+  /** Answers a read of page `gen`; nothing when that page was replaced meanwhile (another model, another page). */
+  private async serveBytes(gen: number, id: number, offset: number, length: number): Promise<void> {
+    const file = this.file;
+    let answer: HostMessage;
     try {
-      if (!this.file) throw new Error('no model file is open');
+      if (!file) throw new Error('no model file is open');
       const data = new Uint8Array(length);
       let done = 0;
       while (done < length) {
-        const { bytesRead } = await this.file.read(data, done, length - done, offset + done);
+        const { bytesRead } = await file.read(data, done, length - done, offset + done);
         if (bytesRead === 0) break;
         done += bytesRead;
       }
-      this.post({ type: 'bytes', id, data: data.subarray(0, done) });
+      answer = { type: 'bytes', id, data: done === length ? data : data.slice(0, done) };
     } catch (e) {
-      this.post({ type: 'bytesError', id, message: (e as Error).message });
+      answer = { type: 'bytesError', id, message: (e as Error).message };
     }
+    if (gen === this.generation && file === this.file) this.post(answer);
   }
 
   /** Answers every pending request with nothing (the engine restarted, failed or went away). */
@@ -186,7 +221,19 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
   }
 }
 
-function html(webview: vscode.Webview, root: vscode.Uri): string {
+/** How the webview reads the model (ModelLoadOptions); the environment overrides it for bench/webview-load.ts. */
+function loadOptions(): ModelLoadOptions {
+  const env = process.env;
+  const mib = (v: string | undefined, dflt: number) => (v && Number(v) > 0 ? Math.round(Number(v) * (1 << 20)) : dflt);
+  return {
+    transport: env.PIE_MODEL_TRANSPORT === 'serial' ? 'serial' : 'pipelined',
+    chunkBytes: mib(env.PIE_MODEL_CHUNK_MIB, 4 << 20),
+    aheadBytes: mib(env.PIE_MODEL_AHEAD_MIB, 32 << 20),
+    readPass: env.PIE_MODEL_READ_PASS === '1',
+  };
+}
+
+function html(webview: vscode.Webview, root: vscode.Uri, gen: number): string {
   const nonce = randomBytes(16).toString('base64');
   const script = webview.asWebviewUri(vscode.Uri.joinPath(root, 'dist', 'webview.js'));
   const style = webview.asWebviewUri(vscode.Uri.joinPath(root, 'media', 'engine.css'));
@@ -199,8 +246,9 @@ function html(webview: vscode.Webview, root: vscode.Uri): string {
 <link rel="stylesheet" href="${style}">
 <title>PIE Engine</title>
 </head>
-<body>
+<body data-gen="${gen}">
 <p id="status">Starting WebGPU…</p>
+<p id="load"></p>
 <script nonce="${nonce}" src="${script}"></script>
 </body>
 </html>`;

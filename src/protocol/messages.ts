@@ -57,9 +57,9 @@ export type RowState = 'fresh' | 'rotated' | 'inserted' | 'stale';
 
 /** Extension host -> engine. */
 export type HostMessage =
-  | { type: 'init'; modelName: string; modelSize: number; settings: EngineSettings }
+  | { type: 'init'; modelName: string; modelSize: number; settings: EngineSettings; load?: ModelLoadOptions }
   | { type: 'settings'; settings: EngineSettings }
-  /** Bytes of the model file the engine asked for with `read`. */
+  /** Bytes of the model file the engine asked for with `read` (exactly `length`, shorter only at the end of the file). */
   | { type: 'bytes'; id: number; data: Uint8Array }
   | { type: 'bytesError'; id: number; message: string }
   | { type: 'open'; uri: string; version: number; text: string; cursor: number }
@@ -75,7 +75,8 @@ export type HostMessage =
 /** Engine -> extension host. */
 export type EngineMessage =
   | { type: 'booting'; stage: string }
-  /** Engine asks for a slice of the model file (the model is streamed, never copied whole into the webview). */
+  /** Engine asks for a slice of the model file (the model is streamed, never copied whole into the webview); several
+   *  may be in flight (ModelLoadOptions), each answered by its id. */
   | { type: 'read'; id: number; offset: number; length: number }
   /** loadMs: the model streamed in and uploaded; warmupMs: the kernels compiled by a scratch completion after that. */
   | { type: 'ready'; device: string; features: string[]; model: ModelInfo; loadMs: number; warmupMs: number }
@@ -90,6 +91,21 @@ export type EngineMessage =
   /** Something the user should know about a document (e.g. windowed), shown once by the host. */
   | { type: 'notice'; uri: string; message: string }
   | { type: 'log'; message: string };
+
+/** How the engine reads the model's bytes from the host (src/webview/model-source.ts). */
+export interface ModelLoadOptions {
+  /** 'pipelined': fixed chunks with read-ahead, several requests in flight; 'serial': one request per loader read, one
+   *  at a time (the transport before issue 14, kept for measurements). */
+  transport: 'pipelined' | 'serial';
+  chunkBytes: number;
+  aheadBytes: number;
+  /** Read every byte once through the same source before loading, timed, without uploading (bench/webview-load.ts). */
+  readPass: boolean;
+}
+
+/** Every engine message as posted by a webview: `gen` is the generation of the page that sent it (the host writes it
+ *  into each page it loads, and drops the messages of an older page: a model load that was replaced). */
+export type StampedEngineMessage = EngineMessage & { gen: number };
 
 export interface ModelInfo {
   name: string;

@@ -1,37 +1,48 @@
 // The webview entry: boots the engine on navigator.gpu, streams the model from the extension host (which reads the
-// file; the webview never holds the whole file), runs the EngineServer, and draws the engine panel.
+// file; the webview never holds the whole file: src/webview/model-source.ts), runs the EngineServer, and draws the
+// engine panel. Every message it posts carries this page's generation (data-gen, written by the host), so that the host
+// can drop what a replaced page still says.
 import { acquireBrowserGpu } from '../engine/gpu/acquire.js';
 import { fmtBytes, type GpuContext } from '../engine/gpu/context.js';
 import type { ByteSource } from '../engine/model/gguf.js';
 import { LlamaModel } from '../engine/model/model.js';
 import { EngineServer, errorMessage } from '../engine/server.js';
-import type { EngineMessage, HostMessage } from '../protocol/messages.js';
+import type { EngineMessage, HostMessage, ModelLoadOptions, StampedEngineMessage } from '../protocol/messages.js';
+import { DEFAULT_READAHEAD, DirectSource, fmtMiB, ReadaheadSource } from './model-source.js';
 import { EnginePanelView } from './panel.js';
 
 interface VsCodeApi {
-  postMessage(message: EngineMessage): void;
+  postMessage(message: StampedEngineMessage): void;
 }
 declare function acquireVsCodeApi(): VsCodeApi;
 
 const vscode = acquireVsCodeApi();
+const gen = Number(document.body.dataset.gen ?? 0);
 const view = new EnginePanelView(document);
 const post = (m: EngineMessage) => {
   view.engineMessage(m);
-  vscode.postMessage(m);
+  vscode.postMessage({ ...m, gen });
+};
+const loadLine = document.getElementById('load');
+const loadLog: string[] = [];
+/** A line about the model's transport, in the panel (#load) and the extension host's log. */
+const say = (line: string) => {
+  loadLog.push(line);
+  if (loadLine) loadLine.textContent = loadLog.join('\n');
+  post({ type: 'log', message: line });
 };
 
-/** The model file, read through the extension host in slices as the loader asks for them. */
-class HostFile implements ByteSource {
+/** Range reads answered by the extension host (`read` -> `bytes`), any number in flight, matched by id. */
+class HostReads {
   private next = 1;
   private readonly pending = new Map<number, { resolve(b: Uint8Array): void; reject(e: Error): void }>();
-  constructor(readonly size: number) {}
-  read(offset: number, length: number): Promise<Uint8Array> {
+  read = (offset: number, length: number): Promise<Uint8Array> => {
     const id = this.next++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       post({ type: 'read', id, offset, length });
     });
-  }
+  };
   answer(m: Extract<HostMessage, { type: 'bytes' | 'bytesError' }>): void {
     const p = this.pending.get(m.id);
     this.pending.delete(m.id);
@@ -40,7 +51,32 @@ class HostFile implements ByteSource {
   }
 }
 
-let file: HostFile | null = null;
+const DEFAULT_LOAD: ModelLoadOptions = { transport: 'pipelined', chunkBytes: DEFAULT_READAHEAD.chunkBytes, aheadBytes: DEFAULT_READAHEAD.aheadBytes, readPass: false };
+
+/** The model's ByteSource for these options, and the words for the panel. */
+function modelSource(size: number, o: ModelLoadOptions): { source: ReadaheadSource | DirectSource; what: string } {
+  if (o.transport === 'serial') return { source: new DirectSource(size, reads.read), what: 'host messages, one read at a time' };
+  const source = new ReadaheadSource(size, reads.read, { chunkBytes: o.chunkBytes, aheadBytes: o.aheadBytes, behindBytes: DEFAULT_READAHEAD.behindBytes });
+  source.onFallback = (reason) => say(`model bytes: fell back to one host request per read: ${reason}`);
+  return { source, what: `host messages, ${fmtMiB(o.chunkBytes)} chunks, ${fmtMiB(o.aheadBytes)} read ahead` };
+}
+
+/** Reads every byte once through `source` as the loader reads a large tensor (16 MB at a time, in file order). */
+async function readPass(source: ByteSource): Promise<number> {
+  const t = performance.now();
+  const step = 16 << 20;
+  for (let o = 0; o < source.size; o += step) await source.read(o, Math.min(step, source.size - o));
+  return performance.now() - t;
+}
+
+const reads = new HostReads();
+/** The load in progress: cancelled when this page goes away (another model chosen: the host loads a new page). */
+let loading: ReadaheadSource | DirectSource | null = null;
+let gpu: GpuContext | null = null;
+window.addEventListener('pagehide', () => {
+  loading?.cancel('the engine page was replaced');
+  gpu?.destroy();
+});
 let server: EngineServer | null = null;
 /** Document events that arrive while the engine boots, applied in order once it is up. */
 let backlog: HostMessage[] = [];
@@ -55,26 +91,46 @@ async function boot(init: Extract<HostMessage, { type: 'init' }>, reopen: Return
       return post({ type: 'unavailable', reason: 'no-webgpu', message: 'WebGPU is not available in this VS Code window (navigator.gpu is missing). Use a VS Code build with WebGPU, or enable it for the browser that runs code-server.' });
     }
     ctx = await acquireBrowserGpu(navigator.gpu);
+    gpu = ctx;
   } catch (e) {
     return post({ type: 'unavailable', reason: 'no-adapter', message: errorMessage(e) });
   } finally {
     booting = false;
   }
   booting = true;
-  const t0 = performance.now();
+  const opts = init.load ?? DEFAULT_LOAD;
+  const mb = (n: number, ms: number) => `${(n / 1e6).toFixed(1)} MB in ${ms.toFixed(0)} ms (${(n / 1e3 / ms).toFixed(1)} MB/s)`;
   let model: LlamaModel;
+  let loadMs = 0;
   try {
-    file = new HostFile(init.modelSize);
-    model = await LlamaModel.load(ctx, file, (p) =>
+    if (opts.readPass) {
+      const pass = modelSource(init.modelSize, opts);
+      loading = pass.source;
+      post({ type: 'booting', stage: `reading ${init.modelName} once without uploading` });
+      const ms = await readPass(pass.source);
+      pass.source.cancel('read pass done');
+      say(`read pass: ${mb(init.modelSize, ms)} over ${pass.what}`);
+    }
+    const { source, what } = modelSource(init.modelSize, opts);
+    loading = source;
+    say(`model bytes: ${what}`);
+    const t0 = performance.now();
+    model = await LlamaModel.load(ctx, source, (p) =>
       post({ type: 'booting', stage: `loading ${init.modelName}: ${fmtBytes(p.bytesLoaded)} of ${fmtBytes(p.bytesTotal)} (${p.tensorsLoaded}/${p.tensorsTotal} tensors)` }),
     );
+    loadMs = performance.now() - t0;
+    const st = source.stats;
+    say(`${init.modelName} loaded in ${loadMs.toFixed(0)} ms: ${mb(init.modelSize, loadMs)}; ${st.reads} reads, ${st.chunks} host requests, ${(st.bytesFetched / 1e6).toFixed(1)} MB fetched${st.directReads ? `, ${st.directReads} direct after the fallback` : ''}`);
   } catch (e) {
     booting = false;
+    loading = null;
     ctx.destroy();
+    gpu = null;
+    say(`${init.modelName} could not be loaded: ${errorMessage(e)}`);
     const oom = /out of memory|memory/i.test(errorMessage(e));
     return post({ type: 'unavailable', reason: oom ? 'out-of-memory' : 'model', message: `${init.modelName} could not be loaded: ${errorMessage(e)}` });
   }
-  const loadMs = performance.now() - t0;
+  loading = null;
   // Messages keep going to the backlog until the warm-up is done: it uses the GPU outside the server's queue.
   const warm = new EngineServer(model, post, init.settings);
   post({ type: 'booting', stage: 'compiling the kernels' });
@@ -117,7 +173,7 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
       return;
     case 'bytes':
     case 'bytesError':
-      file?.answer(m);
+      reads.answer(m);
       return;
     case 'settings':
       view.settings(m.settings);
