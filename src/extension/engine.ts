@@ -16,11 +16,11 @@
 import { randomBytes } from 'node:crypto';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import * as vscode from 'vscode';
-import type { EngineMessage, EngineSettings, HostMessage, ModelInfo, ModelLoadOptions, StampedEngineMessage } from '../protocol/messages.js';
+import type { DeviceLimits, EngineMessage, EngineSettings, HostMessage, ModelInfo, ModelLoadOptions, StampedEngineMessage } from '../protocol/messages.js';
 
 export type EngineState =
   | { kind: 'starting'; detail: string }
-  | { kind: 'ready'; device: string; model: ModelInfo; loadMs: number }
+  | { kind: 'ready'; device: string; limits: DeviceLimits; model: ModelInfo; loadMs: number }
   | { kind: 'unavailable'; message: string; reason: string };
 
 export const VIEW_ID = 'pie.engine';
@@ -169,7 +169,7 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
         console.log(`[pie engine] ${m.message}`);
         break;
       case 'ready':
-        this.setState({ kind: 'ready', device: m.device, model: m.model, loadMs: m.loadMs });
+        this.setState({ kind: 'ready', device: m.device, limits: m.limits, model: m.model, loadMs: m.loadMs });
         break;
       case 'unavailable':
         this.failAll();

@@ -79,7 +79,7 @@ export type EngineMessage =
    *  may be in flight (ModelLoadOptions), each answered by its id. */
   | { type: 'read'; id: number; offset: number; length: number }
   /** loadMs: the model streamed in and uploaded; warmupMs: the kernels compiled by a scratch completion after that. */
-  | { type: 'ready'; device: string; features: string[]; model: ModelInfo; loadMs: number; warmupMs: number }
+  | { type: 'ready'; device: string; features: string[]; limits: DeviceLimits; model: ModelInfo; loadMs: number; warmupMs: number }
   /** No WebGPU, no adapter, a model that will not load, a lost device that could not be recovered. */
   | { type: 'unavailable'; reason: 'no-webgpu' | 'no-adapter' | 'model' | 'device-lost' | 'out-of-memory' | 'error'; message: string }
   | { type: 'completion'; id: number; uri: string; version: number; text: string; stopReason: string; stats: CompletionStats }
@@ -123,4 +123,10 @@ export interface ModelInfo {
   vocab: number;
   /** The prompts completions use: the "fim" setting (as it was at load), or 'off' for a model without FIM tokens. */
   fim: FimMode;
+}
+
+/** The device's limits that decide which models fit (the catalog's fit check in the extension host). */
+export interface DeviceLimits {
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
 }

@@ -148,7 +148,8 @@ async function boot(init: Extract<HostMessage, { type: 'init' }>, reopen: Return
   const device = ctx.describe();
   const info = EngineServer.modelInfo(model, init.modelName, init.settings);
   view.ready(device, info, loadMs, warmupMs);
-  post({ type: 'ready', device, features, model: info, loadMs, warmupMs });
+  const limits = { maxStorageBufferBindingSize: ctx.limits.maxStorageBufferBindingSize, maxBufferSize: ctx.limits.maxBufferSize };
+  post({ type: 'ready', device, features, limits, model: info, loadMs, warmupMs });
   booting = false;
   // A lost device (driver reset, GPU removed): re-create it, reload the model and re-open the documents.
   void ctx.device.lost.then(async (info) => {
