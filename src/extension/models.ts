@@ -24,7 +24,7 @@ export async function hubOptions(config: Config): Promise<HubOptions> {
 export function deviceBudget(config: Config, engine: EngineState): DeviceBudget {
   const maxBindingBytes = engine.kind === 'ready' ? engine.limits.maxStorageBufferBindingSize : DEFAULT_BINDING;
   if (config.gpuMemoryGiB > 0) return { memoryBytes: config.gpuMemoryGiB * 2 ** 30, memoryAssumed: false, maxBindingBytes };
-  if (engine.kind === 'ready' && CPU_ADAPTER.test(engine.device)) return { memoryBytes: totalmem() / 2, memoryAssumed: false, maxBindingBytes };
+  if (engine.kind === 'ready' && CPU_ADAPTER.test(engine.device)) return { memoryBytes: totalmem() / 2, memoryAssumed: false, maxBindingBytes, software: true };
   return { memoryBytes: 4 * 2 ** 30, memoryAssumed: true, maxBindingBytes };
 }
 

@@ -121,6 +121,8 @@ export interface DeviceBudget {
   memoryAssumed: boolean;
   /** `maxStorageBufferBindingSize`: each of the KV cache's K and V buffers must fit one binding. */
   maxBindingBytes: number;
+  /** A CPU adapter (lavapipe, SwiftShader): memory is plenty, speed is not. */
+  software?: boolean;
 }
 
 export interface Fit {
@@ -147,10 +149,15 @@ export function fit(e: CatalogEntry, device: DeviceBudget, maxContext: number): 
  * The entry to recommend: Qwen2.5-Coder (the family llama.vscode and Continue recommend for completion), the most
  * parameters whose weights and KV cache take at most half the memory (the rest stays for the browser, the editor and
  * other work on the GPU; a bigger model also answers later after each keystroke), Q8_0 before Q4_K_M at the same size;
- * else the smallest that fits at all; else the bundled model.
+ * else the smallest that fits at all; else the bundled model. On a CPU adapter, where every parameter costs time on each
+ * keystroke, the smallest Qwen2.5-Coder that fits (Q8_0 first).
  */
 export function recommend(device: DeviceBudget, maxContext: number, entries: readonly CatalogEntry[] = CATALOG): CatalogEntry {
   const fitting = entries.filter((e) => e.repo && e.family === 'qwen2' && fit(e, device, maxContext).fits);
+  if (device.software) {
+    const small = [...fitting].sort((a, b) => a.params - b.params || b.bytes - a.bytes)[0];
+    if (small) return small;
+  }
   const roomy = fitting.filter((e) => memoryNeeded(e, maxContext).total <= device.memoryBytes / 2);
   const best = [...roomy].sort((a, b) => b.params - a.params || b.bytes - a.bytes)[0] ?? [...fitting].sort((a, b) => a.bytes - b.bytes)[0];
   return best ?? entries.find((e) => e.bundled) ?? entries[0]!;

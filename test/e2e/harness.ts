@@ -427,27 +427,66 @@ export class VsCode {
 
   /** The ghost text drawn right now in the focused editor ('' if none): inline parts, then any extra lines. */
   async ghostText(): Promise<string> {
+    await this.installGhostReader();
+    return this.page.evaluate(() => (window as unknown as { __pieGhost(): string }).__pieGhost());
+  }
+
+  /** Defines window.__pieGhost() in the page (once per page load): the ghost text as ghostText() returns it. */
+  private async installGhostReader(): Promise<void> {
+    if (await this.page.evaluate(() => typeof (window as unknown as { __pieGhost?: unknown }).__pieGhost === 'function')) return;
+    await this.page.evaluate(() => {
+      (window as unknown as { __pieGhost(): string }).__pieGhost = () => {
+        const ed = document.querySelector('.editor-instance .monaco-editor.focused') ?? document.querySelector('.editor-instance .monaco-editor');
+        if (!ed) return '';
+        const inline = Array.from(ed.querySelectorAll('.view-lines .ghost-text-decoration, .view-lines .ghost-text-decoration-preview')).map((e) => e.textContent ?? '').join('');
+        // Lines after the first are drawn in a view zone below the cursor's line, as .view-line elements (an empty line
+        // too). In plain text the zone itself has the class ghost-text; in code, syntax highlighting gives every token
+        // of a line its own span with that class (VS Code 1.100): the zones are found from those spans up, and their
+        // lines read in order, so that a blank line inside the suggestion is kept.
+        const zones: HTMLElement[] = [];
+        for (const g of Array.from(ed.querySelectorAll<HTMLElement>('.view-zones .ghost-text'))) {
+          let z = g;
+          while (z.parentElement && !z.parentElement.classList.contains('view-zones')) z = z.parentElement;
+          if (!zones.includes(z)) zones.push(z);
+        }
+        const extra: string[] = [];
+        for (const z of zones) {
+          const lines = Array.from(z.querySelectorAll<HTMLElement>('.view-line'));
+          if (lines.length === 0) extra.push(...(z.innerText ?? '').split('\n'));
+          else extra.push(...lines.map((l) => l.textContent ?? ''));
+        }
+        return [inline, ...extra].join('\n').replace(/\u00a0/g, ' ').replace(/\n+$/, '');
+      };
+    });
+  }
+
+  /**
+   * Starts recording, in the page, every key pressed (keydown, capture) and every change of the ghost text (a
+   * MutationObserver on the workbench: the time the DOM showed it), both on the page's clock. latencyProbe() reads
+   * them.
+   */
+  async startLatencyProbe(): Promise<void> {
+    await this.installGhostReader();
+    await this.page.evaluate(() => {
+      const w = window as unknown as { __pieGhost(): string; __pieProbe?: { keys: { t: number; key: string }[]; ghosts: { t: number; text: string }[] } };
+      if (w.__pieProbe) return;
+      const probe = { keys: [] as { t: number; key: string }[], ghosts: [] as { t: number; text: string }[] };
+      w.__pieProbe = probe;
+      document.addEventListener('keydown', (e) => probe.keys.push({ t: performance.now(), key: e.key }), true);
+      let last = w.__pieGhost();
+      new MutationObserver(() => {
+        const g = w.__pieGhost();
+        if (g === last) return;
+        last = g;
+        probe.ghosts.push({ t: performance.now(), text: g });
+      }).observe(document.querySelector('.monaco-workbench')!, { subtree: true, childList: true, characterData: true });
+    });
+  }
+
+  async latencyProbe(): Promise<{ keys: { t: number; key: string }[]; ghosts: { t: number; text: string }[] }> {
     return this.page.evaluate(() => {
-      const ed = document.querySelector('.editor-instance .monaco-editor.focused') ?? document.querySelector('.editor-instance .monaco-editor');
-      if (!ed) return '';
-      const inline = Array.from(ed.querySelectorAll('.view-lines .ghost-text-decoration, .view-lines .ghost-text-decoration-preview')).map((e) => e.textContent ?? '').join('');
-      // Lines after the first are drawn in a view zone below the cursor's line, as .view-line elements (an empty line
-      // too). In plain text the zone itself has the class ghost-text; in code, syntax highlighting gives every token
-      // of a line its own span with that class (VS Code 1.100): the zones are found from those spans up, and their
-      // lines read in order, so that a blank line inside the suggestion is kept.
-      const zones: HTMLElement[] = [];
-      for (const g of Array.from(ed.querySelectorAll<HTMLElement>('.view-zones .ghost-text'))) {
-        let z = g;
-        while (z.parentElement && !z.parentElement.classList.contains('view-zones')) z = z.parentElement;
-        if (!zones.includes(z)) zones.push(z);
-      }
-      const extra: string[] = [];
-      for (const z of zones) {
-        const lines = Array.from(z.querySelectorAll<HTMLElement>('.view-line'));
-        if (lines.length === 0) extra.push(...(z.innerText ?? '').split('\n'));
-        else extra.push(...lines.map((l) => l.textContent ?? ''));
-      }
-      return [inline, ...extra].join('\n').replace(/\u00a0/g, ' ').replace(/\n+$/, '');
+      const p = (window as unknown as { __pieProbe?: { keys: { t: number; key: string }[]; ghosts: { t: number; text: string }[] } }).__pieProbe;
+      return p ?? { keys: [], ghosts: [] };
     });
   }
 
@@ -524,10 +563,12 @@ export class VsCode {
     throw new Error(`quick input ${JSON.stringify(value)}: no matching row within ${timeout} ms (last: ${lastError}; rows: ${lastRows.slice(0, 8).join(' | ') || 'none'})`);
   }
 
-  /** Accepts the row of an open quick pick (one a command showed) whose label or aria label matches. */
-  async chooseQuickPick(match: RegExp, timeout = 30_000): Promise<void> {
+  /** Accepts the row of an open quick pick (one a command showed) whose label or aria label matches, after typing
+   *  `filter` into it (the list draws only the rows in view). */
+  async chooseQuickPick(filter: string, match: RegExp, timeout = 30_000): Promise<void> {
     const widget = this.page.locator('.quick-input-widget');
     await widget.waitFor({ state: 'visible', timeout });
+    await widget.locator('.quick-input-box input').fill(filter, { timeout: 5_000 });
     let seen: string[] = [];
     const index = await waitFor(`a quick-pick row matching ${match}`, async () => {
       const rows = await widget.locator('.quick-input-list .monaco-list-row').evaluateAll((els) =>
@@ -760,7 +801,7 @@ export class VsCode {
  * the model packed into the .vsix), started in `before` and closed in `after`. `get()` returns it, or throws why it did
  * not start; `modelPath()` is the same model file in the checkout (for the CLI).
  */
-export function sharedVsCode(name: string, webgpu: WebGpuFlags): { get: () => VsCode; modelPath: () => string } {
+export function sharedVsCode(name: string, webgpu: WebGpuFlags, settings: Record<string, unknown> = {}): { get: () => VsCode; modelPath: () => string } {
   let vs: VsCode | null = null;
   let startError: Error | null = null;
   let model = '';
@@ -769,7 +810,7 @@ export function sharedVsCode(name: string, webgpu: WebGpuFlags): { get: () => Vs
     if (!path) throw new Error(why);
     model = path;
     try {
-      vs = await VsCode.start({ name, vsix: packageVsix(), workspace: join(ROOT, 'test', 'e2e', 'workspace'), settings: {}, webgpu, log: (line) => console.log(`# ${line}`) });
+      vs = await VsCode.start({ name, vsix: packageVsix(), workspace: join(ROOT, 'test', 'e2e', 'workspace'), settings, webgpu, log: (line) => console.log(`# ${line}`) });
     } catch (e) {
       startError = e as Error;
     }

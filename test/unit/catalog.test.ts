@@ -42,4 +42,5 @@ test('recommend: the largest Qwen2.5-Coder within half the memory, Q8_0 first; t
   assert.equal(recommend(device(1), 4096).id, 'qwen2.5-coder-0.5b-instruct:q4_k_m');
   assert.equal(recommend(device(0.7), 4096).id, 'qwen2.5-coder-0.5b-instruct:q4_k_m', 'nothing within half: the smallest that fits');
   assert.equal(recommend(device(0.25), 4096).id, 'pie-code-tiny');
+  assert.equal(recommend({ ...device(64), software: true }, 4096).id, 'qwen2.5-coder-0.5b:q8_0', 'a CPU adapter: the smallest');
 });
