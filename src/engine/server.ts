@@ -144,17 +144,19 @@ export class EngineServer {
         this.focused = m.uri;
         this.onUpdate?.();
         return Promise.resolve();
-      case 'complete':
+      case 'complete': {
         this.latestRequest.set(m.uri, m.id);
         this.pending.add(m.id);
+        const received = { at: Date.now(), t: performance.now() };
         return this.enqueue(async () => {
           try {
-            await this.complete(m);
+            await this.complete(m, received);
           } finally {
             this.pending.delete(m.id);
             this.cancelled.delete(m.id);
           }
         });
+      }
       case 'open':
       case 'change':
       case 'cursor':
@@ -304,7 +306,7 @@ export class EngineServer {
     this.send({ type: 'resynced', id, uri: d.uri, ms: performance.now() - t0, tokensEncoded: st.tokensEncoded });
   }
 
-  private async complete(m: Extract<HostMessage, { type: 'complete' }>): Promise<void> {
+  private async complete(m: Extract<HostMessage, { type: 'complete' }>, received = { at: Date.now(), t: performance.now() }): Promise<void> {
     const skip = (reason: 'cancelled' | 'stale' | 'unknown-document', message?: string) =>
       this.send({ type: 'noCompletion', id: m.id, reason, ...(message ? { message } : {}) });
     if (this.cancelled.has(m.id) || this.latestRequest.get(m.uri) !== m.id) return skip('cancelled');
@@ -329,13 +331,17 @@ export class EngineServer {
         ({ session: s, rebuilt } = await this.ensureSession(d));
       }
       const stop = () => this.cancelled.has(m.id) || this.latestRequest.get(m.uri) !== m.id;
-      const c = await s.complete({ offset: d.cursor - d.windowStart, maxTokens: m.maxTokens, maxLines: m.maxLines, shouldStop: stop });
+      const c = await s.complete({ offset: d.cursor - d.windowStart, maxTokens: m.maxTokens, maxLines: m.maxLines, shouldStop: stop, maxMs: m.maxMs });
       if (c.stopReason === 'cancelled') return skip('cancelled');
       d.offered = { completion: c, at: d.cursor };
       const decodeMs = c.totalMs - c.firstTokenMs;
       const stats: CompletionStats = {
         firstTokenMs: performance.now() - t0 - c.totalMs + c.firstTokenMs,
         totalMs: performance.now() - t0,
+        receivedAt: received.at,
+        sentAt: 0,
+        queuedMs: t0 - received.t,
+        decodeMs,
         applyMs: c.flush.applyMs,
         encodeMs: c.flush.encodeMs,
         rowsMoved: c.flush.rowsMoved,
@@ -350,6 +356,7 @@ export class EngineServer {
         windowed: d.windowed,
         document: s.totals,
       };
+      stats.sentAt = Date.now();
       this.send({ type: 'completion', id: m.id, uri: m.uri, version: m.version, text: c.text, stopReason: c.stopReason, stats });
     } catch (e) {
       this.dropSession(d);

@@ -60,6 +60,8 @@ export interface CompleteOptions extends SamplerOptions {
   topLogprobs?: number;
   /** Polled before each decoding step: true stops the completion there (stopReason 'cancelled'). */
   shouldStop?: () => boolean;
+  /** Stop decoding once this many ms have passed since the call (stopReason 'time'); the first token always comes. */
+  maxMs?: number;
 }
 
 /** What the session has done since its cache was first built (that build not counted). */
@@ -93,7 +95,7 @@ export interface Completion {
    * after the cursor, which the model was about to repeat (the text ends before that line, see LineRules); 'context':
    * the cache is full.
    */
-  stopReason: 'eos' | 'maxTokens' | 'maxLines' | 'suffix' | 'context' | 'cancelled';
+  stopReason: 'eos' | 'maxTokens' | 'maxLines' | 'suffix' | 'context' | 'cancelled' | 'time';
   /** log-probabilities of the first generated token's top candidates (when asked). */
   top: { id: number; logprob: number }[];
   /** Full next-token log-probabilities at the first step (when topLogprobs was asked). */
@@ -497,6 +499,10 @@ export class DocumentSession {
         if (tokens.length >= maxTokens) break;
         if (o.shouldStop?.()) {
           stopReason = 'cancelled';
+          break;
+        }
+        if (o.maxMs !== undefined && performance.now() - t0 >= o.maxMs) {
+          stopReason = 'time';
           break;
         }
         let row: number;

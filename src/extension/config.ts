@@ -11,6 +11,8 @@ export interface Config {
   maxTokens: number;
   maxLines: number;
   debounceMs: number;
+  /** Decoding stops this long after the engine began (0: no limit); the first token always comes. */
+  maxPredictMs: number;
   /** Language ids to complete in; "*" for all. */
   languages: string[];
   /** The Hugging Face Hub (or a mirror) for downloads; empty: HF_ENDPOINT, else huggingface.co. */
@@ -29,6 +31,7 @@ export function readConfig(): Config {
     maxTokens: c.get('maxTokens', 32),
     maxLines: c.get('maxLines', 4),
     debounceMs: c.get('debounceMs', 40),
+    maxPredictMs: c.get('maxPredictMs', 1000),
     languages: c.get('languages', ['*']),
     hubEndpoint: c.get('hubEndpoint', '').trim(),
     gpuMemoryGiB: c.get('gpuMemoryGiB', 0),

@@ -17,7 +17,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const status = new StatusBar();
   const docs = new DocumentStream(engine);
   const provider = new CompletionProvider(engine, docs, () => config);
-  provider.onCompleted = (st, ms) => status.completed(st, ms);
+  provider.onShown = (shown) => status.completed(shown, provider.counts);
   provider.onFailed = (message) => status.failed(message);
 
   // Each change of pie.modelPath starts a load; one that a later change overtook (a download still running) is dropped.
@@ -41,6 +41,7 @@ export function activate(context: vscode.ExtensionContext): void {
 
   context.subscriptions.push(
     engine,
+    provider,
     status,
     docs,
     vscode.window.registerWebviewViewProvider(VIEW_ID, engine, { webviewOptions: { retainContextWhenHidden: true } }),

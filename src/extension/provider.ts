@@ -1,25 +1,66 @@
-// Inline completions: after a short debounce, ask the engine to complete the document at the cursor; drop answers for
-// an old version or a cancelled request; never repeat the text that follows the cursor on its line.
+// Inline completions. What the user waits for is edit to ghost text, so the provider:
+// - answers from its cache of recent completions at once, without the debounce or the engine, when the same context
+//   comes back or the user types the ghost text's own characters (type-through; completion-cache.ts);
+// - asks the engine for the first line only when the completion may span several lines, shows it, and asks for the
+//   rest in the background, offering it (a re-trigger that the cache answers) when it is ready and still applies;
+// - after an accepted completion, asks for the next one at once (no debounce): the accepted rows are already cached;
+// - drops answers for an old version or a cancelled request, and never repeats the text that follows the cursor on
+//   its line. VS Code's cancellation reaches the engine as `cancel`, which its decode loop checks token by token.
 import * as vscode from 'vscode';
 import type { CompletionStats, EngineMessage } from '../protocol/messages.js';
+import { CompletionCache } from './completion-cache.js';
 import { type Config, languageEnabled } from './config.js';
 import type { DocumentStream } from './documents.js';
 import type { EngineClient } from './engine.js';
 import { withoutRestOfLine } from './text.js';
 
 const REQUEST_TIMEOUT_MS = 30_000;
+export const ACCEPTED_COMMAND = 'pie.accepted';
 
-export class CompletionProvider implements vscode.InlineCompletionItemProvider {
-  /** The last completion's figures, for the status bar: edit (request) to ghost text, and the engine's breakdown. */
-  onCompleted: ((stats: CompletionStats, endToEndMs: number) => void) | null = null;
+/** How a completion reached the screen, for the status bar and the e2e latency table. */
+export interface Shown {
+  source: 'engine' | 'cache' | 'type-through';
+  /** Request (VS Code asking) to the items returned. */
+  endToEndMs: number;
+  debounceMs: number;
+  stats: CompletionStats | null;
+  /** Only the first line was asked for; the rest follows in the background. */
+  firstLineOnly: boolean;
+  /** Messaging, host to engine and back (wall clock; 0 for an answer from the cache). */
+  toEngineMs: number;
+  toHostMs: number;
+}
+
+export class CompletionProvider implements vscode.InlineCompletionItemProvider, vscode.Disposable {
+  /** Every completion shown, with how it got there. */
+  onShown: ((s: Shown) => void) | null = null;
   /** The engine could not complete (an error it reported, e.g. out of GPU memory for this document's cache). */
   onFailed: ((message: string) => void) | null = null;
+  readonly counts = { engine: 0, cache: 0, typeThrough: 0, continuations: 0 };
+  private readonly cache = new CompletionCache();
+  /** A document whose next request skips the debounce (a completion was just accepted in it). */
+  private eager: string | null = null;
+  private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
     private readonly engine: EngineClient,
     private readonly docs: DocumentStream,
     private readonly config: () => Config,
-  ) {}
+  ) {
+    this.disposables.push(
+      vscode.commands.registerCommand(ACCEPTED_COMMAND, (uri: string) => {
+        this.eager = uri;
+        void vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
+      }),
+      vscode.workspace.onDidCloseTextDocument((d) => this.cache.drop(d.uri.toString())),
+      // another model (or a restarted engine) completes differently
+      engine.onState((s) => s.kind === 'ready' && this.cache.clear()),
+    );
+  }
+
+  dispose(): void {
+    for (const d of this.disposables.splice(0)) d.dispose();
+  }
 
   async provideInlineCompletionItems(
     document: vscode.TextDocument,
@@ -30,23 +71,80 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider {
     const cfg = this.config();
     if (!cfg.enabled || !languageEnabled(cfg, document.languageId) || this.engine.state.kind !== 'ready') return undefined;
     const t0 = performance.now();
-    if (cfg.debounceMs > 0 && !(await sleep(cfg.debounceMs, token))) return undefined;
+    const uri = document.uri.toString();
     const offset = document.offsetAt(position);
+    const before = document.getText(new vscode.Range(document.positionAt(Math.max(0, offset - 2 * this.cache.keyChars)), position));
+    const rest = document.lineAt(position.line).text.slice(position.character);
+    const hit = this.cache.get(uri, before, rest);
+    if (hit) {
+      if (hit.typed > 0) this.counts.typeThrough++;
+      else this.counts.cache++;
+      this.onShown?.({ source: hit.typed > 0 ? 'type-through' : 'cache', endToEndMs: performance.now() - t0, debounceMs: 0, stats: null, firstLineOnly: false, toEngineMs: 0, toHostMs: 0 });
+      return [this.item(hit.text, position, uri)];
+    }
+    const debounce = this.eager === uri ? 0 : cfg.debounceMs;
+    this.eager = null;
+    if (debounce > 0 && !(await sleep(debounce, token))) return undefined;
     const version = document.version;
-    this.docs.ensureOpen(document, offset);
-    const r = await this.engine.request<EngineMessage>(
-      (id) => ({ type: 'complete', id, uri: document.uri.toString(), version, offset, maxTokens: cfg.maxTokens, maxLines: cfg.maxLines }),
-      REQUEST_TIMEOUT_MS,
-      token,
-    );
+    // Several lines only fit at the end of a line; then the first line is asked for alone, shown, and the rest follows.
+    const multiLine = cfg.maxLines > 1 && rest.trim() === '';
+    let sentAt = 0;
+    const ask = (maxLines: number, t?: vscode.CancellationToken) => {
+      this.docs.ensureOpen(document, offset);
+      sentAt = Date.now();
+      return this.engine.request<EngineMessage>(
+        (id) => ({ type: 'complete', id, uri, version, offset, maxTokens: cfg.maxTokens, maxLines, sentAt, ...(cfg.maxPredictMs > 0 ? { maxMs: cfg.maxPredictMs } : {}) }),
+        REQUEST_TIMEOUT_MS,
+        t,
+      );
+    };
+    let r = await ask(1, token);
+    const answeredAt = Date.now();
+    let firstLineOnly = multiLine && r?.type === 'completion' && r.stopReason === 'maxLines';
+    // nothing on the first line (the completion starts on the next): wait for the lines instead
+    if (firstLineOnly && r?.type === 'completion' && r.text.trim() === '' && !token.isCancellationRequested) {
+      r = await ask(cfg.maxLines, token);
+      firstLineOnly = false;
+    }
     if (r?.type === 'noCompletion' && r.reason === 'stale') this.docs.forget(document);
     if (r?.type === 'noCompletion' && r.reason === 'error') this.onFailed?.(r.message ?? 'unknown error');
     if (r?.type !== 'completion' || token.isCancellationRequested || document.version !== r.version) return undefined;
-    const rest = document.lineAt(position.line).text.slice(position.character);
     const text = withoutRestOfLine(r.text, rest);
-    this.onCompleted?.(r.stats, performance.now() - t0);
+    this.counts.engine++;
+    this.onShown?.({ source: 'engine', endToEndMs: performance.now() - t0, debounceMs: debounce, stats: r.stats, firstLineOnly, toEngineMs: r.stats.receivedAt - sentAt, toHostMs: answeredAt - r.stats.sentAt });
     if (text.trim() === '') return undefined;
-    return [new vscode.InlineCompletionItem(text, new vscode.Range(position, position))];
+    this.cache.put(uri, before, rest, text);
+    if (firstLineOnly) void this.continueLines(document, version, offset, before, rest, text, cfg.maxLines, ask);
+    return [this.item(text, position, uri)];
+  }
+
+  /** Asks for all the lines after the first line was shown; offers them if the document has not changed since. */
+  private async continueLines(
+    document: vscode.TextDocument,
+    version: number,
+    offset: number,
+    before: string,
+    rest: string,
+    firstLine: string,
+    maxLines: number,
+    ask: (maxLines: number) => Promise<EngineMessage | null>,
+  ): Promise<void> {
+    const r = await ask(maxLines);
+    if (r?.type !== 'completion' || document.version !== version) return;
+    const text = withoutRestOfLine(r.text, rest);
+    if (!text.startsWith(firstLine) || text.length <= firstLine.length) return;
+    this.cache.put(document.uri.toString(), before, rest, text);
+    this.counts.continuations++;
+    const editor = vscode.window.activeTextEditor;
+    if (editor?.document === document && document.offsetAt(editor.selection.active) === offset) {
+      await vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
+    }
+  }
+
+  private item(text: string, position: vscode.Position, uri: string): vscode.InlineCompletionItem {
+    const item = new vscode.InlineCompletionItem(text, new vscode.Range(position, position));
+    item.command = { command: ACCEPTED_COMMAND, title: 'PIE: completion accepted', arguments: [uri] };
+    return item;
   }
 }
 

@@ -1,12 +1,14 @@
 // The status-bar item: the latency of the last completion (request to ghost text), its breakdown in the tooltip, and
 // plainly what is wrong when the engine is loading, unavailable or failed. Clicking it shows the engine panel.
 import * as vscode from 'vscode';
-import type { CompletionStats } from '../protocol/messages.js';
 import type { EngineState } from './engine.js';
+import type { CompletionProvider, Shown } from './provider.js';
 
 export class StatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('pie.status', vscode.StatusBarAlignment.Right, 100);
   private engine: EngineState = { kind: 'starting', detail: '' };
+  /** The figures of the last completion the engine made (shown under an answer from the cache too). */
+  private lastEngine: string[] = [];
 
   constructor() {
     this.item.name = 'PIE completion latency';
@@ -31,19 +33,27 @@ export class StatusBar implements vscode.Disposable {
     }
   }
 
-  completed(st: CompletionStats, endToEndMs: number): void {
+  completed(shown: Shown, counts: CompletionProvider['counts']): void {
     this.item.backgroundColor = undefined;
-    this.item.text = `PIE ${Math.round(endToEndMs)} ms`;
-    const lines = [
-      `Edit to ghost text: ${endToEndMs.toFixed(1)} ms (engine ${st.firstTokenMs.toFixed(1)} ms to first token)`,
+    this.item.text = `PIE ${Math.round(shown.endToEndMs)} ms`;
+    const tally = `Shown so far: ${counts.engine} from the engine, ${counts.typeThrough} typed through, ${counts.cache} from recent completions, ${counts.continuations} continued past the first line`;
+    const st = shown.stats;
+    if (!st) {
+      // the engine's figures of the last completion it made stay below
+      const how = shown.source === 'type-through' ? 'the rest of the ghost text being typed' : 'a recent completion at this same place';
+      this.item.tooltip = [`Edit to ghost text: ${shown.endToEndMs.toFixed(1)} ms: ${how}, without the engine`, tally, ...this.lastEngine.map((l) => `Last from the engine: ${l}`), ...this.deviceLines()].join('\n');
+      return;
+    }
+    this.lastEngine = [
+      `Edit to ghost text: ${shown.endToEndMs.toFixed(1)} ms (debounce ${shown.debounceMs} ms; engine ${st.firstTokenMs.toFixed(1)} ms to first token)${shown.firstLineOnly ? '; the first line, the rest follows' : ''}`,
+      breakdown(shown, st),
       `Edits applied: ${st.applyMs.toFixed(1)} ms; rows re-rotated: ${st.rowsMoved}; rows dropped: ${st.rowsDropped}`,
       `Tokens encoded: ${st.tokensEncoded} in ${st.encodeMs.toFixed(1)} ms${st.rebuilt ? ' (cache built from scratch)' : ''}`,
       `Generated: ${st.tokensGenerated} tokens at ${st.tokensPerS.toFixed(0)} tokens/s, ${st.totalMs.toFixed(1)} ms in all`,
       `Cache: ${st.cacheRows} of ${st.cacheCapacity} rows, ${st.staleRows} stale${st.windowed ? ' (a window of a long file)' : ''}`,
       `This file since its cache was built: ${st.document.rowsMoved} rows re-rotated, ${st.document.tokensEncoded} tokens encoded over ${st.document.completions} completions; full re-encodes: ${st.document.resyncs}`,
-      ...this.deviceLines(),
     ];
-    this.item.tooltip = lines.join('\n');
+    this.item.tooltip = [...this.lastEngine, tally, ...this.deviceLines()].join('\n');
   }
 
   failed(message: string): void {
@@ -65,4 +75,19 @@ export class StatusBar implements vscode.Disposable {
     const s = this.engine;
     return s.kind === 'ready' ? [`Device: ${s.device}`, `Model: ${s.model.name} (${s.model.layers} layers, context ${s.model.contextLength})`] : [];
   }
+}
+
+/** Where the time from the request to the ghost text went, in order. */
+export function breakdown(shown: Shown, st: NonNullable<Shown['stats']>): string {
+  const parts: [string, number][] = [
+    ['debounce', shown.debounceMs],
+    ['to engine', shown.toEngineMs],
+    ['queued', st.queuedMs],
+    ['edits applied', st.applyMs],
+    ['encode', st.encodeMs],
+    ['first token', st.firstTokenMs - st.applyMs - st.encodeMs],
+    ['decode', st.decodeMs],
+    ['to host', shown.toHostMs],
+  ];
+  return `Breakdown (ms): ${parts.map(([k, v]) => `${k} ${v.toFixed(1)}`).join(' · ')}`;
 }

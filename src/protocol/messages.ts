@@ -33,6 +33,14 @@ export interface CompletionStats {
   /** Request received to first token sampled (the latency the user waits for, less debounce and messaging). */
   firstTokenMs: number;
   totalMs: number;
+  /** Wall clock (Date.now(), shared by the host and the engine on one machine): the engine received the request, and
+   *  posted this answer. With the host's own times they give the messaging each way. */
+  receivedAt: number;
+  sentAt: number;
+  /** Received to started (the engine's queue: earlier events and requests). */
+  queuedMs: number;
+  /** First token to the last (decoding the rest). */
+  decodeMs: number;
   applyMs: number;
   encodeMs: number;
   rowsMoved: number;
@@ -66,7 +74,9 @@ export type HostMessage =
   | { type: 'change'; uri: string; version: number; prevVersion: number; changes: WireChange[] }
   | { type: 'cursor'; uri: string; version: number; offset: number }
   | { type: 'close'; uri: string }
-  | { type: 'complete'; id: number; uri: string; version: number; offset: number; maxTokens: number; maxLines: number }
+  /** sentAt: the host's clock (Date.now()) when it posted the request; maxMs: stop decoding that long after the engine
+   *  began (the first token always comes). */
+  | { type: 'complete'; id: number; uri: string; version: number; offset: number; maxTokens: number; maxLines: number; sentAt?: number; maxMs?: number }
   | { type: 'cancel'; id: number }
   | { type: 'resync'; id: number; uri: string }
   /** The editor's active document, for the engine panel. */

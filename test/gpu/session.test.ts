@@ -213,6 +213,18 @@ describe('DocumentSession on stories260K', async () => {
     s.destroy();
   });
 
+  test('a time budget (maxMs) stops decoding after the first token; the text is the start of the unbounded one', async (t) => {
+    if (!path) return t.skip(why);
+    const s = await open('pie');
+    const full = await s.complete({ maxTokens: 24 });
+    const cut = await s.complete({ maxTokens: 24, maxMs: 0 });
+    assert.equal(cut.stopReason, 'time');
+    assert.deepEqual(cut.tokens, full.tokens.slice(0, 1));
+    const some = await s.complete({ maxTokens: 24, maxMs: 1e9 });
+    assert.deepEqual(some.tokens, full.tokens, 'a budget not reached changes nothing');
+    s.destroy();
+  });
+
   test('stop rules: maxLines; a generated line equal to the next line after the cursor ends the completion before it', async (t) => {
     if (!path) return t.skip(why);
     // greedy continuations are deterministic: take the lines the model writes after P, then put them after the cursor
