@@ -447,10 +447,21 @@ export class DocumentSession {
   /**
    * Completes at the cursor (or `offset`, which moves the cursor first). The generated rows are kept, hidden, until
    * the next edit, completion or resync, for accept().
+   *
+   * A greedy completion asked for again with no edit since and at the same cursor continues the last one instead of
+   * starting over: its tokens are taken as they are (their rows already hold them), and decoding goes on from its last
+   * token. That is how a first line shown early (maxLines 1, or a time budget) is followed by the rest at the cost of
+   * the rest alone. The result is what one uninterrupted greedy decode gives (its stop rules applied anew).
    */
   async complete(o: CompleteOptions = {}): Promise<Completion> {
     const t0 = performance.now();
-    this.discardGenerated();
+    const sampler = new Sampler(o);
+    const prev = this.generated;
+    const again = prev !== null && sampler.greedy && (o.offset === undefined || o.offset === this.cursor) && !['eos', 'suffix', 'context'].includes(prev.completion.stopReason);
+    // continued: the previous tokens are replayed, their rows taken over (the rest freed at the end)
+    const replay = again ? prev.tokens : [];
+    if (again) this.generated = null;
+    else this.discardGenerated();
     if (o.offset !== undefined && o.offset !== this.cursor) this.moveCursor(o.offset);
     const entries = this.entries;
     // Generated tokens follow the prompt: with psm the middle sentinel; otherwise they continue the prefix, and without
@@ -461,12 +472,15 @@ export class DocumentSession {
     const flush = this.lastStats;
     if (this.flushes > 1) this.sums.completions++;
     const tok = this.model.tokenizer;
-    const sampler = new Sampler(o);
     const maxTokens = o.maxTokens ?? 64;
     const lines = new LineRules(this.prefix.text, this.suffix.text, o.maxLines);
     const hidden: { row: number; pos: number }[] = [];
     for (let i = promptEnd; i < entries.length; i++) hidden.push({ row: entries[i]!.row, pos: i });
     if (hidden.length) this.cache.setPositions(hidden.map((h) => h.row), hidden.map(() => -1));
+    // the replayed rows come back at their positions for the attention of the tokens decoded after them
+    const replayRows = replay.filter((g) => g.row >= 0);
+    if (replayRows.length) this.cache.setPositions(replayRows.map((g) => g.row), replayRows.map((g) => g.pos));
+    let ri = 0;
     let pos = promptEnd;
     const genRows: number[] = [];
     const tokens: number[] = [];
@@ -478,7 +492,7 @@ export class DocumentSession {
     let kept = false;
     try {
       const logits = first.logits!;
-      let next = sampler.greedy ? first.next! : sampler.sample(logits);
+      let next = replay.length ? replay[0]!.token : sampler.greedy ? first.next! : sampler.sample(logits);
       if (o.topLogprobs) {
         logprobs = logSoftmax(logits);
         top = [...logprobs.keys()].sort((a, b) => logprobs![b]! - logprobs![a]! || a - b).slice(0, o.topLogprobs).map((id) => ({ id, logprob: logprobs![id]! }));
@@ -505,6 +519,13 @@ export class DocumentSession {
           stopReason = 'time';
           break;
         }
+        if (ri + 1 < replay.length && replay[ri]!.row >= 0) {
+          // replayed: this token's row already holds it, and the token after it is known
+          genRows.push(replay[ri]!.row);
+          pos++;
+          next = replay[++ri]!.token;
+          continue;
+        }
         let row: number;
         try {
           row = this.allocRow();
@@ -530,6 +551,8 @@ export class DocumentSession {
     } finally {
       if (hidden.length) this.cache.setPositions(hidden.map((h) => h.row), hidden.map((h) => h.pos));
       if (!kept) for (const r of genRows) this.release(r);
+      // replayed rows the new completion did not reach (it stopped sooner)
+      for (const g of replayRows) if (!genRows.includes(g.row)) this.release(g.row);
     }
   }
 

@@ -11,7 +11,7 @@ export interface Config {
   maxTokens: number;
   maxLines: number;
   debounceMs: number;
-  /** Decoding stops this long after the engine began (0: no limit); the first token always comes. */
+  /** The first ghost text's time budget from the engine taking the request (0: none); the rest follows. */
   maxPredictMs: number;
   /** Language ids to complete in; "*" for all. */
   languages: string[];
@@ -30,8 +30,8 @@ export function readConfig(): Config {
     modelPath,
     maxTokens: c.get('maxTokens', 32),
     maxLines: c.get('maxLines', 4),
-    debounceMs: c.get('debounceMs', 40),
-    maxPredictMs: c.get('maxPredictMs', 1000),
+    debounceMs: c.get('debounceMs', 0),
+    maxPredictMs: c.get('maxPredictMs', 40),
     languages: c.get('languages', ['*']),
     hubEndpoint: c.get('hubEndpoint', '').trim(),
     gpuMemoryGiB: c.get('gpuMemoryGiB', 0),

@@ -19,7 +19,7 @@ import * as vscode from 'vscode';
 import type { DeviceLimits, EngineMessage, EngineSettings, HostMessage, ModelInfo, ModelLoadOptions, StampedEngineMessage } from '../protocol/messages.js';
 
 export type EngineState =
-  | { kind: 'starting'; detail: string }
+  | { kind: 'starting'; detail: string; fraction?: number }
   | { kind: 'ready'; device: string; limits: DeviceLimits; model: ModelInfo; loadMs: number }
   | { kind: 'unavailable'; message: string; reason: string };
 
@@ -160,7 +160,7 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
           if (!this.model) return;
           this.post({ type: 'init', modelName: this.model.name, modelSize: this.model.size, settings: this.settings, load: loadOptions() });
         }
-        this.setState({ kind: 'starting', detail: m.stage });
+        this.setState({ kind: 'starting', detail: m.stage, ...(m.fraction !== undefined ? { fraction: m.fraction } : {}) });
         break;
       case 'read':
         await this.serveBytes(gen, m.id, m.offset, m.length);

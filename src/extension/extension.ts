@@ -9,7 +9,7 @@ import { DocumentStream } from './documents.js';
 import { EngineClient, VIEW_ID } from './engine.js';
 import { localModelPath, selectModel } from './models.js';
 import { CompletionProvider } from './provider.js';
-import { StatusBar } from './status.js';
+import { breakdown, StatusBar } from './status.js';
 
 export function activate(context: vscode.ExtensionContext): void {
   let config = readConfig();
@@ -17,7 +17,10 @@ export function activate(context: vscode.ExtensionContext): void {
   const status = new StatusBar();
   const docs = new DocumentStream(engine);
   const provider = new CompletionProvider(engine, docs, () => config);
-  provider.onShown = (shown) => status.completed(shown, provider.counts);
+  provider.onShown = (shown) => {
+    status.completed(shown, provider.counts);
+    engine.post({ type: 'shown', source: shown.source, endToEndMs: shown.endToEndMs, breakdown: shown.stats ? breakdown(shown, shown.stats) : '' });
+  };
   provider.onFailed = (message) => status.failed(message);
 
   // Each change of pie.modelPath starts a load; one that a later change overtook (a download still running) is dropped.

@@ -1,8 +1,9 @@
 // Inline completions. What the user waits for is edit to ghost text, so the provider:
 // - answers from its cache of recent completions at once, without the debounce or the engine, when the same context
 //   comes back or the user types the ghost text's own characters (type-through; completion-cache.ts);
-// - asks the engine for the first line only when the completion may span several lines, shows it, and asks for the
-//   rest in the background, offering it (a re-trigger that the cache answers) when it is ready and still applies;
+// - asks the engine for the first line only, within a time budget (pie.maxPredictMs), shows it, and asks for the rest
+//   (the rest of the line, the other lines) in the background, offering it (a re-trigger that the cache answers) when it
+//   is ready and still applies; the engine continues its last completion, so the rest costs only its own tokens;
 // - after an accepted completion, asks for the next one at once (no debounce): the accepted rows are already cached;
 // - drops answers for an old version or a cancelled request, and never repeats the text that follows the cursor on
 //   its line. VS Code's cancellation reaches the engine as `cancel`, which its decode loop checks token by token.
@@ -15,6 +16,8 @@ import type { EngineClient } from './engine.js';
 import { withoutRestOfLine } from './text.js';
 
 const REQUEST_TIMEOUT_MS = 30_000;
+/** The time budget of the rest of a completion, decoded in the background after its start was shown. */
+const REST_BUDGET_MS = 5_000;
 export const ACCEPTED_COMMAND = 'pie.accepted';
 
 /** How a completion reached the screen, for the status bar and the e2e latency table. */
@@ -88,24 +91,26 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
     const version = document.version;
     // Several lines only fit at the end of a line; then the first line is asked for alone, shown, and the rest follows.
     const multiLine = cfg.maxLines > 1 && rest.trim() === '';
+    const allLines = multiLine ? cfg.maxLines : 1;
     let sentAt = 0;
-    const ask = (maxLines: number, t?: vscode.CancellationToken) => {
+    // The engine continues its last completion when asked again at the same place with no edit since: asking for more
+    // costs only the tokens after those already decoded.
+    const ask = (maxLines: number, maxMs: number | undefined, t?: vscode.CancellationToken) => {
       this.docs.ensureOpen(document, offset);
       sentAt = Date.now();
       return this.engine.request<EngineMessage>(
-        (id) => ({ type: 'complete', id, uri, version, offset, maxTokens: cfg.maxTokens, maxLines, sentAt, ...(cfg.maxPredictMs > 0 ? { maxMs: cfg.maxPredictMs } : {}) }),
+        (id) => ({ type: 'complete', id, uri, version, offset, maxTokens: cfg.maxTokens, maxLines, sentAt, ...(maxMs !== undefined ? { maxMs } : {}) }),
         REQUEST_TIMEOUT_MS,
         t,
       );
     };
-    let r = await ask(1, token);
+    /** Whether more may follow what was shown: the time budget cut it, or the first line ended where lines may follow. */
+    const partial = (m: EngineMessage | null) => m?.type === 'completion' && (m.stopReason === 'time' || (multiLine && m.stopReason === 'maxLines'));
+    let r = await ask(1, cfg.maxPredictMs > 0 ? cfg.maxPredictMs : undefined, token);
+    // nothing to show yet (the completion starts on the next line, or the budget ran out in white space): the rest
+    if (partial(r) && r?.type === 'completion' && r.text.trim() === '' && !token.isCancellationRequested) r = await ask(allLines, REST_BUDGET_MS, token);
     const answeredAt = Date.now();
-    let firstLineOnly = multiLine && r?.type === 'completion' && r.stopReason === 'maxLines';
-    // nothing on the first line (the completion starts on the next): wait for the lines instead
-    if (firstLineOnly && r?.type === 'completion' && r.text.trim() === '' && !token.isCancellationRequested) {
-      r = await ask(cfg.maxLines, token);
-      firstLineOnly = false;
-    }
+    const firstLineOnly = partial(r);
     if (r?.type === 'noCompletion' && r.reason === 'stale') this.docs.forget(document);
     if (r?.type === 'noCompletion' && r.reason === 'error') this.onFailed?.(r.message ?? 'unknown error');
     if (r?.type !== 'completion' || token.isCancellationRequested || document.version !== r.version) return undefined;
@@ -114,30 +119,47 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
     this.onShown?.({ source: 'engine', endToEndMs: performance.now() - t0, debounceMs: debounce, stats: r.stats, firstLineOnly, toEngineMs: r.stats.receivedAt - sentAt, toHostMs: answeredAt - r.stats.sentAt });
     if (text.trim() === '') return undefined;
     this.cache.put(uri, before, rest, text);
-    if (firstLineOnly) void this.continueLines(document, version, offset, before, rest, text, cfg.maxLines, ask);
+    if (firstLineOnly) {
+      // the rest of the line when the budget cut it, then the other lines: each step continues the last in the engine
+      const steps = [...(r.stopReason === 'time' ? [1] : []), ...(allLines > 1 ? [allLines] : [])];
+      void this.continueRest(document, version, offset, before, rest, text, steps, (lines) => ask(lines, REST_BUDGET_MS));
+    }
     return [this.item(text, position, uri)];
   }
 
-  /** Asks for all the lines after the first line was shown; offers them if the document has not changed since. */
-  private async continueLines(
+  /**
+   * Asks for more after the start of a completion was shown, up to `steps` lines in turn, and offers each longer text
+   * (the cache holds it, and a re-trigger shows it) while the document has not changed and the cursor has not moved.
+   */
+  private async continueRest(
     document: vscode.TextDocument,
     version: number,
     offset: number,
     before: string,
     rest: string,
-    firstLine: string,
-    maxLines: number,
+    shown: string,
+    steps: number[],
     ask: (maxLines: number) => Promise<EngineMessage | null>,
   ): Promise<void> {
-    const r = await ask(maxLines);
-    if (r?.type !== 'completion' || document.version !== version) return;
-    const text = withoutRestOfLine(r.text, rest);
-    if (!text.startsWith(firstLine) || text.length <= firstLine.length) return;
-    this.cache.put(document.uri.toString(), before, rest, text);
-    this.counts.continuations++;
-    const editor = vscode.window.activeTextEditor;
-    if (editor?.document === document && document.offsetAt(editor.selection.active) === offset) {
-      await vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
+    let text = shown;
+    let offers = 0;
+    for (const lines of steps) {
+      const r = await ask(lines);
+      if (r?.type !== 'completion' || document.version !== version) return;
+      const more = withoutRestOfLine(r.text, rest);
+      if (more.startsWith(text) && more.length > text.length) {
+        text = more;
+        this.cache.put(document.uri.toString(), before, rest, text);
+        this.counts.continuations++;
+        const editor = vscode.window.activeTextEditor;
+        if (editor?.document !== document || document.offsetAt(editor.selection.active) !== offset) return;
+        // VS Code takes an explicit trigger at the same text and cursor as one already answered (its request
+        // "satisfies" the new one) unless the suggestion is hidden first: the second offer hides it for a frame
+        if (offers++ > 0) await vscode.commands.executeCommand('editor.action.inlineSuggest.hide');
+        await vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
+      }
+      // nothing follows an end of generation, a repeated line or a full cache
+      if (r.stopReason !== 'maxLines' && r.stopReason !== 'time') return;
     }
   }
 

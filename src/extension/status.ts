@@ -21,7 +21,7 @@ export class StatusBar implements vscode.Disposable {
     this.engine = s;
     this.item.backgroundColor = undefined;
     if (s.kind === 'starting') {
-      this.item.text = '$(sync~spin) PIE';
+      this.item.text = s.fraction !== undefined ? `$(sync~spin) PIE ${Math.round(s.fraction * 100)}%` : '$(sync~spin) PIE';
       this.item.tooltip = `PIE engine starting: ${s.detail}`;
     } else if (s.kind === 'unavailable') {
       this.item.text = '$(error) PIE';

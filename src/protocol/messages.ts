@@ -67,6 +67,8 @@ export type RowState = 'fresh' | 'rotated' | 'inserted' | 'stale';
 export type HostMessage =
   | { type: 'init'; modelName: string; modelSize: number; settings: EngineSettings; load?: ModelLoadOptions }
   | { type: 'settings'; settings: EngineSettings }
+  /** A completion the host showed (for the panel): where it came from, request to ghost text, and where that time went. */
+  | { type: 'shown'; source: 'engine' | 'cache' | 'type-through'; endToEndMs: number; breakdown: string }
   /** Bytes of the model file the engine asked for with `read` (exactly `length`, shorter only at the end of the file). */
   | { type: 'bytes'; id: number; data: Uint8Array }
   | { type: 'bytesError'; id: number; message: string }
@@ -84,7 +86,8 @@ export type HostMessage =
 
 /** Engine -> extension host. */
 export type EngineMessage =
-  | { type: 'booting'; stage: string }
+  /** fraction: of the model loaded (0-1), while it loads. */
+  | { type: 'booting'; stage: string; fraction?: number }
   /** Engine asks for a slice of the model file (the model is streamed, never copied whole into the webview); several
    *  may be in flight (ModelLoadOptions), each answered by its id. */
   | { type: 'read'; id: number; offset: number; length: number }

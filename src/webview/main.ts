@@ -116,7 +116,7 @@ async function boot(init: Extract<HostMessage, { type: 'init' }>, reopen: Return
     say(`model bytes: ${what}`);
     const t0 = performance.now();
     model = await LlamaModel.load(ctx, source, (p) =>
-      post({ type: 'booting', stage: `loading ${init.modelName}: ${fmtBytes(p.bytesLoaded)} of ${fmtBytes(p.bytesTotal)} (${p.tensorsLoaded}/${p.tensorsTotal} tensors)` }),
+      post({ type: 'booting', stage: `loading ${init.modelName}: ${fmtBytes(p.bytesLoaded)} of ${fmtBytes(p.bytesTotal)} (${p.tensorsLoaded}/${p.tensorsTotal} tensors)`, fraction: p.bytesTotal ? p.bytesLoaded / p.bytesTotal : 0 }),
     );
     loadMs = performance.now() - t0;
     const st = source.stats;
@@ -179,6 +179,9 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
     case 'settings':
       view.settings(m.settings);
       break;
+    case 'shown':
+      view.shown(m);
+      return;
   }
   if (server) void server.handle(m);
   else if (m.type === 'complete' || m.type === 'resync') post({ type: 'noCompletion', id: m.id, reason: 'error', message: 'the engine is not ready' });

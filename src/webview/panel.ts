@@ -3,7 +3,7 @@
 // history. The only DOM code of the engine side.
 import { fmtBytes } from '../engine/gpu/context.js';
 import type { EngineServer } from '../engine/server.js';
-import type { CompletionStats, EngineMessage, EngineSettings, ModelInfo, RowState } from '../protocol/messages.js';
+import type { CompletionStats, EngineMessage, EngineSettings, HostMessage, ModelInfo, RowState } from '../protocol/messages.js';
 
 const COLORS: Record<RowState, string> = { fresh: '#3c8dbc', rotated: '#f0ad4e', inserted: '#5cb85c', stale: '#9e9e9e' };
 const HISTORY = 60;
@@ -16,6 +16,8 @@ export class EnginePanelView {
   private readonly latency: HTMLElement;
   private readonly history: number[] = [];
   private last: CompletionStats | null = null;
+  private readonly shownLine: HTMLElement;
+  private readonly shownHistory: number[] = [];
 
   constructor(private readonly doc: Document) {
     const body = doc.body;
@@ -41,6 +43,16 @@ export class EnginePanelView {
     const lat = el('section', 'latency-section');
     el('h2', 'latency-title', lat).textContent = 'Latency, edit to first token (ms)';
     this.latency = el('div', 'latency', lat);
+    this.shownLine = el('p', 'shown', lat);
+  }
+
+  /** A completion the host showed: request to ghost text, its median, and the breakdown of the last from the engine. */
+  shown(m: Extract<HostMessage, { type: 'shown' }>): void {
+    this.shownHistory.push(m.endToEndMs);
+    if (this.shownHistory.length > HISTORY) this.shownHistory.shift();
+    const sorted = [...this.shownHistory].sort((a, b) => a - b);
+    const how = m.source === 'engine' ? 'from the engine' : m.source === 'type-through' ? 'typed through, from the host' : 'a recent completion, from the host';
+    this.shownLine.textContent = `Request to ghost text: last ${m.endToEndMs.toFixed(1)} ms (${how}), median ${sorted[sorted.length >> 1]!.toFixed(1)} ms over ${sorted.length}.${m.breakdown ? ` ${m.breakdown}` : ''}`;
   }
 
   engineMessage(m: EngineMessage): void {

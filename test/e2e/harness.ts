@@ -168,6 +168,12 @@ function installExitHandlers(): void {
   }
 }
 
+/** What startLatencyProbe() records in the page. */
+export interface LatencyProbe {
+  keys: { t: number; key: string }[];
+  ghosts: { t: number; text: string; len: number }[];
+}
+
 export class VsCode {
   readonly timings: Timings = { serverListeningMs: 0, serverHealthyMs: 0, installMs: 0, workbenchMs: 0, navigationStart: 0 };
   /** Browser console errors, in order (written to test-results/e2e/<name>-console.log by close()). */
@@ -461,33 +467,39 @@ export class VsCode {
   }
 
   /**
-   * Starts recording, in the page, every key pressed (keydown, capture) and every change of the ghost text (a
-   * MutationObserver on the workbench: the time the DOM showed it), both on the page's clock. latencyProbe() reads
-   * them.
+   * Starts recording, in the page, every key pressed (keydown, capture) and every change the DOM shows of the ghost text
+   * or of the editor's text (a MutationObserver on the workbench), on the page's clock. Each change carries the ghost
+   * text and `len`, the characters the editor draws less the inline ghost text: a ghost text drawn with the `len` that
+   * the typed text gives is one for the text as typed, not a late drawing of an older one. latencyProbe() reads them.
    */
   async startLatencyProbe(): Promise<void> {
     await this.installGhostReader();
     await this.page.evaluate(() => {
-      const w = window as unknown as { __pieGhost(): string; __pieProbe?: { keys: { t: number; key: string }[]; ghosts: { t: number; text: string }[] } };
+      // (no named inner functions in page code: tsx's esbuild would wrap them in a __name() the page does not have)
+      const w = window as unknown as { __pieGhost(): string; __pieState(): { text: string; len: number }; __pieProbe?: LatencyProbe };
       if (w.__pieProbe) return;
-      const probe = { keys: [] as { t: number; key: string }[], ghosts: [] as { t: number; text: string }[] };
+      const probe: LatencyProbe = { keys: [], ghosts: [] };
       w.__pieProbe = probe;
       document.addEventListener('keydown', (e) => probe.keys.push({ t: performance.now(), key: e.key }), true);
-      let last = w.__pieGhost();
+      w.__pieState = () => {
+        const ed = document.querySelector('.editor-instance .monaco-editor.focused') ?? document.querySelector('.editor-instance .monaco-editor');
+        const lines = ed?.querySelector('.view-lines')?.textContent?.length ?? 0;
+        const inline = Array.from(ed?.querySelectorAll('.view-lines .ghost-text-decoration, .view-lines .ghost-text-decoration-preview') ?? []).reduce((n, e) => n + (e.textContent?.length ?? 0), 0);
+        return { text: w.__pieGhost(), len: lines - inline };
+      };
+      let last = w.__pieState();
+      probe.ghosts.push({ t: performance.now(), ...last });
       new MutationObserver(() => {
-        const g = w.__pieGhost();
-        if (g === last) return;
-        last = g;
-        probe.ghosts.push({ t: performance.now(), text: g });
+        const s = w.__pieState();
+        if (s.text === last.text && s.len === last.len) return;
+        last = s;
+        probe.ghosts.push({ t: performance.now(), ...s });
       }).observe(document.querySelector('.monaco-workbench')!, { subtree: true, childList: true, characterData: true });
     });
   }
 
-  async latencyProbe(): Promise<{ keys: { t: number; key: string }[]; ghosts: { t: number; text: string }[] }> {
-    return this.page.evaluate(() => {
-      const p = (window as unknown as { __pieProbe?: { keys: { t: number; key: string }[]; ghosts: { t: number; text: string }[] } }).__pieProbe;
-      return p ?? { keys: [], ghosts: [] };
-    });
+  async latencyProbe(): Promise<LatencyProbe> {
+    return this.page.evaluate(() => (window as unknown as { __pieProbe?: LatencyProbe }).__pieProbe ?? { keys: [], ghosts: [] });
   }
 
   /**

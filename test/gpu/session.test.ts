@@ -213,16 +213,55 @@ describe('DocumentSession on stories260K', async () => {
     s.destroy();
   });
 
-  test('a time budget (maxMs) stops decoding after the first token; the text is the start of the unbounded one', async (t) => {
+  test('a time budget (maxMs) stops decoding after the first token; asked again, the completion continues to what one decode gives', async (t) => {
     if (!path) return t.skip(why);
+    const ref = await open('pie');
+    const full = await ref.complete({ maxTokens: 24 });
+    ref.destroy();
     const s = await open('pie');
-    const full = await s.complete({ maxTokens: 24 });
     const cut = await s.complete({ maxTokens: 24, maxMs: 0 });
     assert.equal(cut.stopReason, 'time');
     assert.deepEqual(cut.tokens, full.tokens.slice(0, 1));
-    const some = await s.complete({ maxTokens: 24, maxMs: 1e9 });
-    assert.deepEqual(some.tokens, full.tokens, 'a budget not reached changes nothing');
+    const rest = await s.complete({ maxTokens: 24, maxMs: 1e9 });
+    assert.deepEqual(rest.tokens, full.tokens, 'continued, and a budget not reached changes nothing');
+    assert.equal(rest.text, full.text);
     s.destroy();
+  });
+
+  test('the first line, then all lines: the second call continues the first (its rows reused, only the rest decoded); an edit between starts over', async (t) => {
+    if (!path) return t.skip(why);
+    const P = STORY.slice(0, STORY.indexOf(' One day'));
+    const ref = await open('pie', P);
+    const lines3 = await ref.complete({ maxTokens: 60, maxLines: 3 });
+    ref.destroy();
+    const s = await open('pie', P);
+    let forwards = 0;
+    const forward = model.forward.bind(model);
+    model.forward = (...args: Parameters<typeof model.forward>) => {
+      forwards++;
+      return forward(...args);
+    };
+    try {
+      const line1 = await s.complete({ maxTokens: 60, maxLines: 1 });
+      assert.equal(line1.stopReason, 'maxLines');
+      assert.ok(lines3.text.startsWith(`${line1.text}\n`), `${JSON.stringify(line1.text)} starts ${JSON.stringify(lines3.text)}`);
+      forwards = 0;
+      const more = await s.complete({ maxTokens: 60, maxLines: 3 });
+      assert.deepEqual(more.tokens, lines3.tokens);
+      assert.equal(more.text, lines3.text);
+      // one forward for the prompt's logits, then one per token after the first line's (whose rows were kept)
+      assert.ok(forwards <= 1 + lines3.tokens.length - line1.tokens.length, `${forwards} forwards for ${lines3.tokens.length - line1.tokens.length} new tokens`);
+      // text typed and deleted again at the start: the text is the same, the generated rows are not kept
+      s.applyEdits([{ rangeOffset: 0, rangeLength: 0, text: 'X' }]);
+      s.applyEdits([{ rangeOffset: 0, rangeLength: 1, text: '' }]);
+      forwards = 0;
+      const again = await s.complete({ maxTokens: 60, maxLines: 3 });
+      assert.deepEqual(again.tokens, lines3.tokens);
+      assert.ok(forwards >= lines3.tokens.length - 1, `after an edit every token is decoded again (${forwards} forwards)`);
+    } finally {
+      model.forward = forward;
+      s.destroy();
+    }
   });
 
   test('stop rules: maxLines; a generated line equal to the next line after the cursor ends the completion before it', async (t) => {
