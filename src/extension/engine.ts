@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import * as vscode from 'vscode';
+import { ModelFileServer } from './model-server.js';
 import type { DeviceLimits, EngineMessage, EngineSettings, HostMessage, ModelInfo, ModelLoadOptions, StampedEngineMessage } from '../protocol/messages.js';
 
 export type EngineState =
@@ -28,6 +29,8 @@ export const VIEW_ID = 'pie.engine';
 export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposable {
   private view: vscode.WebviewView | null = null;
   private file: FileHandle | null = null;
+  /** The model file over HTTP for the webview (null: it reads through messages), and the address the webview uses. */
+  private http: { server: ModelFileServer; url: string } | null = null;
   private model: { path: string; name: string; size: number } | null = null;
   /** The generation of the page in the webview (its messages carry it); bumped by every restart. */
   private generation = 0;
@@ -65,6 +68,8 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
       }
       this.file = f;
       this.model = { path, name, size: st.size };
+      this.http = await serveOverHttp(path);
+      if (seq !== this.modelSeq) return;
     } catch (e) {
       if (seq !== this.modelSeq) return;
       this.model = null;
@@ -101,7 +106,7 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
         this.setState({ kind: 'starting', detail: 'the engine view was closed; run "PIE: Show engine" to restart it' });
       }),
     );
-    view.webview.html = html(view.webview, root, this.generation);
+    view.webview.html = html(view.webview, root, this.generation, this.http?.url);
   }
 
   /** Sends a message without waiting for an answer (document events). */
@@ -147,7 +152,7 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
     this.setState({ kind: 'starting', detail: 'restarting the engine' });
     // A new page (the old one, and the GPU device and buffers of its load, go with it); its generation differs.
     this.generation++;
-    this.view.webview.html = html(this.view.webview, this.extensionUri, this.generation);
+    this.view.webview.html = html(this.view.webview, this.extensionUri, this.generation, this.http?.url);
   }
 
   private async receive(m: StampedEngineMessage): Promise<void> {
@@ -158,7 +163,7 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
       case 'booting':
         if (m.stage === 'webview loaded') {
           if (!this.model) return;
-          this.post({ type: 'init', modelName: this.model.name, modelSize: this.model.size, settings: this.settings, load: loadOptions() });
+          this.post({ type: 'init', modelName: this.model.name, modelSize: this.model.size, settings: this.settings, load: loadOptions(this.http?.url) });
         }
         this.setState({ kind: 'starting', detail: m.stage, ...(m.fraction !== undefined ? { fraction: m.fraction } : {}) });
         break;
@@ -217,27 +222,49 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
   private async closeFile(): Promise<void> {
     const f = this.file;
     this.file = null;
+    this.http?.server.close();
+    this.http = null;
     await f?.close().catch(() => undefined);
   }
 }
 
+/** The model file served over HTTP on 127.0.0.1, at the address the webview reaches it by (code-server: its proxy);
+ *  null when it cannot be (the webview then reads through messages). */
+async function serveOverHttp(path: string): Promise<{ server: ModelFileServer; url: string } | null> {
+  if (process.env.PIE_MODEL_TRANSPORT === 'serial' || process.env.PIE_MODEL_TRANSPORT === 'pipelined') return null;
+  let server: ModelFileServer | null = null;
+  try {
+    server = await ModelFileServer.start(path);
+    // code-server maps it to its own /proxy/PORT/ route; the desktop keeps it (or forwards the port, for a remote)
+    const external = (await vscode.env.asExternalUri(vscode.Uri.parse(server.origin))).toString(true);
+    return { server, url: new URL(server.path, external.endsWith('/') ? external : `${external}/`).toString() };
+  } catch (e) {
+    server?.close();
+    console.log(`[pie engine] the model cannot be served over HTTP (${(e as Error).message}); the webview reads it through messages`);
+    return null;
+  }
+}
+
 /** How the webview reads the model (ModelLoadOptions); the environment overrides it for bench/webview-load.ts. */
-function loadOptions(): ModelLoadOptions {
+function loadOptions(url: string | undefined): ModelLoadOptions {
   const env = process.env;
   const mib = (v: string | undefined, dflt: number) => (v && Number(v) > 0 ? Math.round(Number(v) * (1 << 20)) : dflt);
   return {
-    transport: env.PIE_MODEL_TRANSPORT === 'serial' ? 'serial' : 'pipelined',
+    ...(url ? { url } : {}),
+    transport: url ? 'http' : env.PIE_MODEL_TRANSPORT === 'serial' ? 'serial' : 'pipelined',
     chunkBytes: mib(env.PIE_MODEL_CHUNK_MIB, 4 << 20),
     aheadBytes: mib(env.PIE_MODEL_AHEAD_MIB, 32 << 20),
     readPass: env.PIE_MODEL_READ_PASS === '1',
   };
 }
 
-function html(webview: vscode.Webview, root: vscode.Uri, gen: number): string {
+function html(webview: vscode.Webview, root: vscode.Uri, gen: number, modelUrl: string | undefined): string {
   const nonce = randomBytes(16).toString('base64');
   const script = webview.asWebviewUri(vscode.Uri.joinPath(root, 'dist', 'webview.js'));
   const style = webview.asWebviewUri(vscode.Uri.joinPath(root, 'media', 'engine.css'));
-  const csp = `default-src 'none'; style-src ${webview.cspSource}; img-src ${webview.cspSource}; script-src 'nonce-${nonce}';`;
+  // the one address the page may fetch from: the model file over HTTP (ModelFileServer), when there is one
+  const connect = modelUrl ? ` connect-src ${new URL(modelUrl).origin};` : '';
+  const csp = `default-src 'none'; style-src ${webview.cspSource}; img-src ${webview.cspSource}; script-src 'nonce-${nonce}';${connect}`;
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

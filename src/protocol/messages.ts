@@ -107,9 +107,13 @@ export type EngineMessage =
 
 /** How the engine reads the model's bytes from the host (src/webview/model-source.ts). */
 export interface ModelLoadOptions {
-  /** 'pipelined': fixed chunks with read-ahead, several requests in flight; 'serial': one request per loader read, one
-   *  at a time (the transport before issue 14, kept for measurements). */
-  transport: 'pipelined' | 'serial';
+  /** 'http': fetch with Range requests from `url` (the host's ModelFileServer), in chunks with read-ahead, falling back
+   *  to 'pipelined' when the first request fails; 'pipelined': host messages in fixed chunks with read-ahead, several
+   *  requests in flight; 'serial': one host message per loader read, one at a time (the transport before issue 14,
+   *  kept for measurements). */
+  transport: 'http' | 'pipelined' | 'serial';
+  /** The model file over HTTP, as the webview reaches it (vscode.env.asExternalUri). */
+  url?: string;
   chunkBytes: number;
   aheadBytes: number;
   /** Read every byte once through the same source before loading, timed, without uploading (bench/webview-load.ts). */

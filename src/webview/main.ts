@@ -8,7 +8,7 @@ import type { ByteSource } from '../engine/model/gguf.js';
 import { LlamaModel } from '../engine/model/model.js';
 import { EngineServer, errorMessage } from '../engine/server.js';
 import type { EngineMessage, HostMessage, ModelLoadOptions, StampedEngineMessage } from '../protocol/messages.js';
-import { DEFAULT_READAHEAD, DirectSource, fmtMiB, ReadaheadSource } from './model-source.js';
+import { DEFAULT_READAHEAD, DirectSource, fmtMiB, type RangeReader, ReadaheadSource } from './model-source.js';
 import { EnginePanelView } from './panel.js';
 
 interface VsCodeApi {
@@ -54,7 +54,31 @@ class HostReads {
 const DEFAULT_LOAD: ModelLoadOptions = { transport: 'pipelined', chunkBytes: DEFAULT_READAHEAD.chunkBytes, aheadBytes: DEFAULT_READAHEAD.aheadBytes, readPass: false };
 
 /** The model's ByteSource for these options, and the words for the panel. */
+/** Reads byte ranges of the model over HTTP (the host's ModelFileServer). */
+function httpReader(url: string): RangeReader {
+  return async (offset, length) => {
+    const res = await fetch(url, { headers: { Range: `bytes=${offset}-${offset + length - 1}` }, cache: 'no-store' });
+    if (res.status !== 206) throw new Error(`HTTP ${res.status} for bytes ${offset}-${offset + length - 1} of ${url}: ${(await res.text().catch(() => '')).slice(0, 120)}`);
+    return new Uint8Array(await res.arrayBuffer());
+  };
+}
+
+/** Whether the model's HTTP address answers a Range request from this page (a proxy or a policy may refuse it). */
+async function httpWorks(url: string): Promise<string | null> {
+  try {
+    const b = await httpReader(url)(0, 4);
+    return b.length === 4 ? null : `${b.length} bytes for 4`;
+  } catch (e) {
+    return errorMessage(e);
+  }
+}
+
 function modelSource(size: number, o: ModelLoadOptions): { source: ReadaheadSource | DirectSource; what: string } {
+  if (o.transport === 'http' && o.url) {
+    const source = new ReadaheadSource(size, httpReader(o.url), { chunkBytes: o.chunkBytes, aheadBytes: o.aheadBytes, behindBytes: DEFAULT_READAHEAD.behindBytes });
+    source.onFallback = (reason) => say(`model bytes: fell back to one HTTP request per read: ${reason}`);
+    return { source, what: `HTTP range requests, ${fmtMiB(o.chunkBytes)} chunks, ${fmtMiB(o.aheadBytes)} read ahead` };
+  }
   if (o.transport === 'serial') return { source: new DirectSource(size, reads.read), what: 'host messages, one read at a time' };
   const source = new ReadaheadSource(size, reads.read, { chunkBytes: o.chunkBytes, aheadBytes: o.aheadBytes, behindBytes: DEFAULT_READAHEAD.behindBytes });
   source.onFallback = (reason) => say(`model bytes: fell back to one host request per read: ${reason}`);
@@ -98,7 +122,14 @@ async function boot(init: Extract<HostMessage, { type: 'init' }>, reopen: Return
     booting = false;
   }
   booting = true;
-  const opts = init.load ?? DEFAULT_LOAD;
+  let opts = init.load ?? DEFAULT_LOAD;
+  if (opts.transport === 'http' && opts.url) {
+    const why = await httpWorks(opts.url);
+    if (why) {
+      say(`model bytes: the HTTP address does not answer (${why}); reading through host messages`);
+      opts = { ...opts, transport: 'pipelined' };
+    }
+  }
   const mb = (n: number, ms: number) => `${(n / 1e6).toFixed(1)} MB in ${ms.toFixed(0)} ms (${(n / 1e3 / ms).toFixed(1)} MB/s)`;
   let model: LlamaModel;
   let loadMs = 0;

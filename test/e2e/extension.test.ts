@@ -60,7 +60,10 @@ e2e('PIE: Show engine shows a WebGPU device in the engine webview', 180_000, asy
     return { core: out[0], compatibility: out[1] };
   });
   t.diagnostic(`navigator.gpu in the webview (${WEBGPU} flags, origin ${await frame.evaluate(() => location.origin)}): core ${adapters.core}, compatibility ${adapters.compatibility}`);
-  t.diagnostic(`engine panel: ${(await frame.evaluate(() => document.body.innerText)).replace(/\s+/g, ' ').slice(0, 400)}`);
+  const panel = (await frame.evaluate(() => document.body.innerText)).replace(/\s+/g, ' ');
+  t.diagnostic(`engine panel: ${panel.slice(0, 400)}`);
+  // the model came over HTTP from the host's file server, through code-server's proxy (asExternalUri)
+  assert.match(panel, /model bytes: HTTP range requests, 4 MiB chunks, 32 MiB read ahead/);
   await v.screenshot('engine');
   assert.match(status, /^WebGPU device:/, `the engine webview says: ${status}`);
 });
