@@ -8,8 +8,9 @@
 //   node --import ./scripts/register.mjs bench/make-model.ts --shape qwen2.5-coder-0.5b --format q8_0 --out .cache/models/qwen0.5b-q8_0.gguf
 //   node --import ./scripts/register.mjs bench/webview-load.ts --model .cache/models/qwen0.5b-q8_0.gguf --read-pass [--transport serial|pipelined] [--runs N] [--json]
 //
-// --transport serial is the transport before issue 14 (one 16 MB read request at a time, no read-ahead); the default
-// is whatever the extension picks (pipelined). --vsix runs another package, e.g. one built from an older commit; a
+// --transport serial is the transport before issue 14 (one 16 MB read request at a time, no read-ahead); --transport
+// pipelined is host messages with read-ahead (the fallback); the default is whatever the extension picks (HTTP range
+// requests from the host's file server). --vsix runs another package, e.g. one built from an older commit; a
 // package older than the read pass and the #load line reports only the load time of its "ready" line, after the
 // warm-up (waiting for it takes minutes on SwiftShader for a 0.5B model).
 import { statSync } from 'node:fs';
