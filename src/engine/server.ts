@@ -13,7 +13,8 @@
 // Documents larger than a cache: the session holds a window of the text around the cursor (the engine keeps the whole
 // text as a string and translates offsets); an edit that straddles the window or a cursor near its edge rebuilds it.
 import type { CompletionStats, EngineMessage, EngineSettings, HostMessage, ModelInfo, WireChange } from '../protocol/messages.js';
-import { GpuDeviceError, type GpuContext } from './gpu/context.js';
+import type { GpuContext } from './gpu/context.js';
+import { failureOf } from './errors.js';
 import { KvCache } from './kv/cache.js';
 import type { LlamaModel } from './model/model.js';
 import { type Completion, DocumentSession, type Method } from './session.js';
@@ -319,52 +320,66 @@ export class EngineServer {
       this.send({ type: 'needOpen', uri: m.uri, reason: `completion for version ${m.version}, the engine holds ${d.version}` });
       return skip('stale', `version ${m.version} is not the engine's ${d.version}`);
     }
-    const t0 = performance.now();
     d.cursor = clamp(m.offset, d.text.length);
     d.lastUsed = ++this.clock;
-    try {
-      let { session: s, rebuilt } = await this.ensureSession(d);
-      const local = d.cursor - d.windowStart;
-      const margin = Math.min(256, s.text.length >> 3);
-      if (d.windowed && (local < margin || local > s.text.length - margin)) {
-        this.dropSession(d); // the cursor went to the window's edge: re-center
-        ({ session: s, rebuilt } = await this.ensureSession(d));
+    // Out of GPU memory: the other documents' caches go, least recently used first, one per try, until it fits.
+    for (;;) {
+      try {
+        return await this.completeOnce(m, d, received, skip);
+      } catch (e) {
+        this.dropSession(d);
+        const f = failureOf(e);
+        const lru = [...this.docs.values()].filter((o) => o.session && o !== d).sort((a, b) => a.lastUsed - b.lastUsed)[0];
+        if (f.kind === 'out-of-memory' && lru) {
+          this.dropSession(lru);
+          this.send({ type: 'log', message: `out of GPU memory for ${d.uri}: dropped the cache of ${lru.uri} (least recently used) and tried again` });
+          continue;
+        }
+        this.send({ type: 'noCompletion', id: m.id, reason: 'error', kind: f.kind, message: f.message });
+        if (f.kind === 'device-lost' && this.ctx.lost) throw e;
+        return;
       }
-      const stop = () => this.cancelled.has(m.id) || this.latestRequest.get(m.uri) !== m.id;
-      const c = await s.complete({ offset: d.cursor - d.windowStart, maxTokens: m.maxTokens, maxLines: m.maxLines, shouldStop: stop, maxMs: m.maxMs });
-      if (c.stopReason === 'cancelled') return skip('cancelled');
-      d.offered = { completion: c, at: d.cursor };
-      const decodeMs = c.totalMs - c.firstTokenMs;
-      const stats: CompletionStats = {
-        firstTokenMs: performance.now() - t0 - c.totalMs + c.firstTokenMs,
-        totalMs: performance.now() - t0,
-        receivedAt: received.at,
-        sentAt: 0,
-        queuedMs: t0 - received.t,
-        decodeMs,
-        applyMs: c.flush.applyMs,
-        encodeMs: c.flush.encodeMs,
-        rowsMoved: c.flush.rowsMoved,
-        rowsDropped: c.flush.rowsDropped,
-        tokensEncoded: c.flush.tokensEncoded,
-        tokensGenerated: c.tokens.length,
-        tokensPerS: c.tokens.length > 1 && decodeMs > 0 ? ((c.tokens.length - 1) * 1000) / decodeMs : 0,
-        cacheRows: s.tokens.length,
-        cacheCapacity: s.cache.maxRows,
-        staleRows: s.staleRows,
-        rebuilt,
-        windowed: d.windowed,
-        document: s.totals,
-      };
-      stats.sentAt = Date.now();
-      this.send({ type: 'completion', id: m.id, uri: m.uri, version: m.version, text: c.text, stopReason: c.stopReason, stats });
-    } catch (e) {
-      this.dropSession(d);
-      // out of GPU memory: free every other document's cache too, so that the next request has room
-      if (/out of memory|memory/i.test(errorMessage(e))) for (const o of this.docs.values()) this.dropSession(o);
-      this.send({ type: 'noCompletion', id: m.id, reason: 'error', message: errorMessage(e) });
-      if (e instanceof GpuDeviceError && this.ctx.lost) throw e;
     }
+  }
+
+  /** One try at a completion (complete() retries after dropping another document's cache when memory ran out). */
+  private async completeOnce(m: Extract<HostMessage, { type: 'complete' }>, d: Doc, received: { at: number; t: number }, skip: (reason: 'cancelled') => void): Promise<void> {
+    const t0 = performance.now();
+    let { session: s, rebuilt } = await this.ensureSession(d);
+    const local = d.cursor - d.windowStart;
+    const margin = Math.min(256, s.text.length >> 3);
+    if (d.windowed && (local < margin || local > s.text.length - margin)) {
+      this.dropSession(d); // the cursor went to the window's edge: re-center
+      ({ session: s, rebuilt } = await this.ensureSession(d));
+    }
+    const stop = () => this.cancelled.has(m.id) || this.latestRequest.get(m.uri) !== m.id;
+    const c = await s.complete({ offset: d.cursor - d.windowStart, maxTokens: m.maxTokens, maxLines: m.maxLines, shouldStop: stop, maxMs: m.maxMs });
+    if (c.stopReason === 'cancelled') return skip('cancelled');
+    d.offered = { completion: c, at: d.cursor };
+    const decodeMs = c.totalMs - c.firstTokenMs;
+    const stats: CompletionStats = {
+      firstTokenMs: performance.now() - t0 - c.totalMs + c.firstTokenMs,
+      totalMs: performance.now() - t0,
+      receivedAt: received.at,
+      sentAt: 0,
+      queuedMs: t0 - received.t,
+      decodeMs,
+      applyMs: c.flush.applyMs,
+      encodeMs: c.flush.encodeMs,
+      rowsMoved: c.flush.rowsMoved,
+      rowsDropped: c.flush.rowsDropped,
+      tokensEncoded: c.flush.tokensEncoded,
+      tokensGenerated: c.tokens.length,
+      tokensPerS: c.tokens.length > 1 && decodeMs > 0 ? ((c.tokens.length - 1) * 1000) / decodeMs : 0,
+      cacheRows: s.tokens.length,
+      cacheCapacity: s.cache.maxRows,
+      staleRows: s.staleRows,
+      rebuilt,
+      windowed: d.windowed,
+      document: s.totals,
+    };
+    stats.sentAt = Date.now();
+    this.send({ type: 'completion', id: m.id, uri: m.uri, version: m.version, text: c.text, stopReason: c.stopReason, stats });
   }
 
   /** The document's session, created (and its cache encoded) if it has none, evicting others past the budget. */

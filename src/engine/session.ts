@@ -21,6 +21,7 @@
 // Methods, same API: 'pie' (re-rotate moved keys), 'cfe' (reuse moved rows without re-rotation: the paper's conflict
 // fast encoding baseline), 'prefix' (reuse rows before the first change, re-encode the rest, as prefix caching does),
 // 'full' (re-encode everything).
+import { EngineError } from './errors.js';
 import { matchTokens } from './kv/diff.js';
 import { type TextChange, TokenMirror } from './kv/mirror.js';
 import type { KvCache } from './kv/cache.js';
@@ -321,7 +322,7 @@ export class DocumentSession {
   private allocRow(): number {
     const r = this.freeRows.pop();
     if (r !== undefined) return r;
-    if (this.highWater >= this.cache.maxRows) throw new RangeError(`the document needs more than the cache's ${this.cache.maxRows} rows`);
+    if (this.highWater >= this.cache.maxRows) throw new EngineError('context-too-long', `the document needs more than the cache's ${this.cache.maxRows} rows`);
     return this.highWater++;
   }
 

@@ -17,12 +17,12 @@ import { randomBytes } from 'node:crypto';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import { ModelFileServer } from './model-server.js';
-import type { DeviceLimits, EngineMessage, EngineSettings, HostMessage, ModelInfo, ModelLoadOptions, StampedEngineMessage } from '../protocol/messages.js';
+import type { UnavailableReason, DeviceLimits, EngineMessage, EngineSettings, HostMessage, ModelInfo, ModelLoadOptions, StampedEngineMessage } from '../protocol/messages.js';
 
 export type EngineState =
   | { kind: 'starting'; detail: string; fraction?: number }
   | { kind: 'ready'; device: string; limits: DeviceLimits; model: ModelInfo; loadMs: number }
-  | { kind: 'unavailable'; message: string; reason: string };
+  | { kind: 'unavailable'; message: string; reason: UnavailableReason };
 
 export const VIEW_ID = 'pie.engine';
 
@@ -73,7 +73,7 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
     } catch (e) {
       if (seq !== this.modelSeq) return;
       this.model = null;
-      this.setState({ kind: 'unavailable', reason: 'model', message: `Model file ${path} cannot be opened (${(e as Error).message}). Set "pie.modelPath" or run "PIE: Select model".` });
+      this.setState({ kind: 'unavailable', reason: 'model-unreadable', message: `Model file ${path} cannot be opened (${(e as Error).message}). Set "pie.modelPath" or run "PIE: Select model".` });
       return;
     }
     this.restart();

@@ -21,7 +21,7 @@ export function activate(context: vscode.ExtensionContext): void {
     status.completed(shown, provider.counts);
     engine.post({ type: 'shown', source: shown.source, endToEndMs: shown.endToEndMs, breakdown: shown.stats ? breakdown(shown, shown.stats) : '' });
   };
-  provider.onFailed = (message) => status.failed(message);
+  provider.onFailed = (message, kind) => status.failed(message, kind);
 
   // Each change of pie.modelPath starts a load; one that a later change overtook (a download still running) is dropped.
   let loads = 0;
@@ -38,7 +38,7 @@ export function activate(context: vscode.ExtensionContext): void {
       // a model already running keeps running: only the first load leaves the engine without one
       if (engine.state.kind === 'ready') {
         void vscode.window.showErrorMessage(`PIE: ${spec} was not loaded, ${engine.state.model.name} stays in use: ${message}`, 'Select model').then((pick) => pick && vscode.commands.executeCommand('pie.selectModel'));
-      } else status.state({ kind: 'unavailable', reason: 'model', message });
+      } else status.state({ kind: 'unavailable', reason: 'model-unreadable', message });
     }
   };
 
@@ -51,8 +51,12 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, provider),
     engine.onState((s) => {
       status.state(s);
-      if (s.kind === 'unavailable') {
-        void vscode.window.showErrorMessage(`PIE: ${s.message}`, 'Select model', 'Show engine').then((pick) => {
+      if (s.kind === 'unavailable' && s.reason !== 'cancelled') {
+        // by kind: another model helps where this one is the problem; the engine panel says more about the GPU
+        const modelProblem = ['out-of-memory', 'model-unreadable', 'model-unsupported', 'context-too-long'].includes(s.reason);
+        const actions = modelProblem ? ['Select model', 'Show engine'] : ['Show engine'];
+        const show = s.reason === 'device-lost' ? vscode.window.showWarningMessage : vscode.window.showErrorMessage;
+        void show(`PIE: ${s.message}`, ...actions).then((pick) => {
           if (pick === 'Select model') void vscode.commands.executeCommand('pie.selectModel');
           if (pick === 'Show engine') void engine.reveal(false);
         });

@@ -8,7 +8,7 @@
 // - drops answers for an old version or a cancelled request, and never repeats the text that follows the cursor on
 //   its line. VS Code's cancellation reaches the engine as `cancel`, which its decode loop checks token by token.
 import * as vscode from 'vscode';
-import type { CompletionStats, EngineMessage } from '../protocol/messages.js';
+import type { CompletionStats, EngineMessage, FailureKind } from '../protocol/messages.js';
 import { CompletionCache } from './completion-cache.js';
 import { type Config, languageEnabled } from './config.js';
 import type { DocumentStream } from './documents.js';
@@ -38,7 +38,7 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
   /** Every completion shown, with how it got there. */
   onShown: ((s: Shown) => void) | null = null;
   /** The engine could not complete (an error it reported, e.g. out of GPU memory for this document's cache). */
-  onFailed: ((message: string) => void) | null = null;
+  onFailed: ((message: string, kind: FailureKind) => void) | null = null;
   readonly counts = { engine: 0, cache: 0, typeThrough: 0, continuations: 0 };
   private readonly cache = new CompletionCache();
   /** A document whose next request skips the debounce (a completion was just accepted in it). */
@@ -112,7 +112,7 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
     const answeredAt = Date.now();
     const firstLineOnly = partial(r);
     if (r?.type === 'noCompletion' && r.reason === 'stale') this.docs.forget(document);
-    if (r?.type === 'noCompletion' && r.reason === 'error') this.onFailed?.(r.message ?? 'unknown error');
+    if (r?.type === 'noCompletion' && r.reason === 'error') this.onFailed?.(r.message ?? 'unknown error', r.kind ?? 'internal');
     if (r?.type !== 'completion' || token.isCancellationRequested || document.version !== r.version) return undefined;
     const text = withoutRestOfLine(r.text, rest);
     this.counts.engine++;

@@ -1,6 +1,7 @@
 // The status-bar item: the latency of the last completion (request to ghost text), its breakdown in the tooltip, and
 // plainly what is wrong when the engine is loading, unavailable or failed. Clicking it shows the engine panel.
 import * as vscode from 'vscode';
+import type { FailureKind } from '../protocol/messages.js';
 import type { EngineState } from './engine.js';
 import type { CompletionProvider, Shown } from './provider.js';
 
@@ -56,9 +57,9 @@ export class StatusBar implements vscode.Disposable {
     this.item.tooltip = [...this.lastEngine, tally, ...this.deviceLines()].join('\n');
   }
 
-  failed(message: string): void {
+  failed(message: string, kind: FailureKind): void {
     this.item.text = '$(warning) PIE';
-    this.item.tooltip = [`The last completion failed: ${message}`, ...this.deviceLines()].join('\n');
+    this.item.tooltip = [`The last completion failed (${kind}): ${message}`, ...this.deviceLines()].join('\n');
     this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
   }
 

@@ -3,7 +3,12 @@
 // ids and explicit cancel. The transport (webview postMessage today) is not part of the protocol, so the same engine
 // server can later sit behind a language-server connection.
 
+import type { FailureKind } from '../engine/errors.js';
 import type { FimMode } from '../engine/session.js';
+
+export type { FailureKind };
+/** Why the engine is not running: a failure's kind, or no navigator.gpu at all in this window. */
+export type UnavailableReason = FailureKind | 'no-webgpu';
 
 /** A change as VS Code reports it: offsets in UTF-16 code units, each in the text the previous change left. */
 export interface WireChange {
@@ -94,10 +99,10 @@ export type EngineMessage =
   /** loadMs: the model streamed in and uploaded; warmupMs: the kernels compiled by a scratch completion after that. */
   | { type: 'ready'; device: string; features: string[]; limits: DeviceLimits; model: ModelInfo; loadMs: number; warmupMs: number }
   /** No WebGPU, no adapter, a model that will not load, a lost device that could not be recovered. */
-  | { type: 'unavailable'; reason: 'no-webgpu' | 'no-adapter' | 'model' | 'device-lost' | 'out-of-memory' | 'error'; message: string }
+  | { type: 'unavailable'; reason: UnavailableReason; message: string }
   | { type: 'completion'; id: number; uri: string; version: number; text: string; stopReason: string; stats: CompletionStats }
   /** A request that produced nothing: cancelled, superseded, a stale version, or an error (the message says). */
-  | { type: 'noCompletion'; id: number; reason: 'cancelled' | 'stale' | 'unknown-document' | 'error'; message?: string }
+  | { type: 'noCompletion'; id: number; reason: 'cancelled' | 'stale' | 'unknown-document' | 'error'; kind?: FailureKind; message?: string }
   /** The engine's copy of a document is out of step (a version gap): the host must send `open` with the full text. */
   | { type: 'needOpen'; uri: string; reason: string }
   | { type: 'resynced'; id: number; uri: string; ms: number; tokensEncoded: number }

@@ -6,6 +6,7 @@ import { acquireBrowserGpu } from '../engine/gpu/acquire.js';
 import { fmtBytes, type GpuContext } from '../engine/gpu/context.js';
 import type { ByteSource } from '../engine/model/gguf.js';
 import { LlamaModel } from '../engine/model/model.js';
+import { failureOf } from '../engine/errors.js';
 import { EngineServer, errorMessage } from '../engine/server.js';
 import type { EngineMessage, HostMessage, ModelLoadOptions, StampedEngineMessage } from '../protocol/messages.js';
 import { DEFAULT_READAHEAD, DirectSource, fmtMiB, type RangeReader, ReadaheadSource } from './model-source.js';
@@ -117,7 +118,7 @@ async function boot(init: Extract<HostMessage, { type: 'init' }>, reopen: Return
     ctx = await acquireBrowserGpu(navigator.gpu);
     gpu = ctx;
   } catch (e) {
-    return post({ type: 'unavailable', reason: 'no-adapter', message: errorMessage(e) });
+    return post({ type: 'unavailable', reason: failureOf(e).kind, message: errorMessage(e) });
   } finally {
     booting = false;
   }
@@ -158,8 +159,7 @@ async function boot(init: Extract<HostMessage, { type: 'init' }>, reopen: Return
     ctx.destroy();
     gpu = null;
     say(`${init.modelName} could not be loaded: ${errorMessage(e)}`);
-    const oom = /out of memory|memory/i.test(errorMessage(e));
-    return post({ type: 'unavailable', reason: oom ? 'out-of-memory' : 'model', message: `${init.modelName} could not be loaded: ${errorMessage(e)}` });
+    return post({ type: 'unavailable', reason: failureOf(e).kind, message: `${init.modelName} could not be loaded: ${errorMessage(e)}` });
   }
   loading = null;
   // Messages keep going to the backlog until the warm-up is done: it uses the GPU outside the server's queue.

@@ -7,6 +7,7 @@
 // it steps back a little), so that at most aheadBytes + behindBytes + one read's chunks are ever held: never the file.
 // A read that cannot be served that way (a chunk failed) falls back to one direct request per read, as before.
 
+import { EngineError } from '../engine/errors.js';
 import type { ByteSource } from '../engine/model/gguf.js';
 
 /** Reads `length` bytes at `offset` (may resolve shorter only at the end of the file). */
@@ -31,9 +32,9 @@ export interface SourceStats {
   directReads: number;
 }
 
-export class LoadCancelled extends Error {
+export class LoadCancelled extends EngineError {
   constructor(reason: string) {
-    super(`loading cancelled: ${reason}`);
+    super('cancelled', `loading cancelled: ${reason}`);
     this.name = 'LoadCancelled';
   }
 }

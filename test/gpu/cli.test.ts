@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { DEFAULT_MODEL, KNOWN_MODELS, projectRoot } from '../../src/cli/models.js';
-import { fixture, fixtureModel } from '../helpers/fixtures.js';
+import { fixture, fixtureModel, skipOrFail } from '../helpers/fixtures.js';
 
 const cli = join(projectRoot(), 'dist', 'cli.js');
 
@@ -26,7 +26,7 @@ test('dist/cli.js exists (npm run build)', () => {
 
 test('pie generate --json: the documented greedy story continuation, with timings and device', async (t) => {
   const { path, why } = await fixtureModel('stories260K.gguf');
-  if (!path) return t.skip(why);
+  if (!path) return skipOrFail(t, why);
   const r = pie(['generate', '--model', path, '--prompt', 'Once upon a time', '--max-tokens', '24', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const out = lastJson(r.stdout);
@@ -40,7 +40,7 @@ test('pie generate --json: the documented greedy story continuation, with timing
 
 test('without --model: the default model, our code model shipped in models/, completes code (left to right by default, --fim psm|spm as asked)', (t) => {
   const bundled = join(projectRoot(), KNOWN_MODELS[DEFAULT_MODEL]!.bundled ?? '');
-  if (!existsSync(bundled)) return t.skip(`${bundled} is absent (train and export it with tools/train-model)`);
+  if (!existsSync(bundled)) return skipOrFail(t, `${bundled} is absent (train and export it with tools/train-model)`);
   assert.equal(DEFAULT_MODEL, 'pie-code-tiny.gguf');
   const dir = mkdtempSync(join(tmpdir(), 'pie-cli-default-'));
   const file = join(dir, 'area.py');
@@ -73,7 +73,7 @@ test('without --model: the default model, our code model shipped in models/, com
 
 test('pie generate with a seed is reproducible and differs from another seed', async (t) => {
   const { path, why } = await fixtureModel('stories260K.gguf');
-  if (!path) return t.skip(why);
+  if (!path) return skipOrFail(t, why);
   const run = (seed: string) => lastJson(pie(['generate', '--model', path, '--prompt', 'The cat', '--max-tokens', '30', '--temperature', '1', '--seed', seed, '--json']).stdout).tokens;
   assert.deepEqual(run('1'), run('1'));
   assert.notDeepEqual(run('1'), run('2'));
@@ -81,7 +81,7 @@ test('pie generate with a seed is reproducible and differs from another seed', a
 
 test('pie tokenize --batch reproduces llama.cpp test vectors (deepseek-coder vocabulary)', (t) => {
   const vocab = fixture('vocab/ggml-vocab-deepseek-coder.gguf');
-  if (!vocab) return t.skip('missing ../shared/fixtures/vocab/ggml-vocab-deepseek-coder.gguf');
+  if (!vocab) return skipOrFail(t, 'missing ../shared/fixtures/vocab/ggml-vocab-deepseek-coder.gguf');
   const texts = ['Hello world', ' Hello World!', 'int main() {\n    return 0;\n}', '3333333'];
   const r = pie(['tokenize', '--model', vocab, '--batch'], JSON.stringify(texts));
   assert.equal(r.code, 0, r.stderr);
@@ -100,7 +100,7 @@ test('pie tokenize --batch reproduces llama.cpp test vectors (deepseek-coder voc
 
 test('a truncated model file gives a clear error naming the problem, exit code 1, no stack trace', async (t) => {
   const { path, why } = await fixtureModel('stories260K.gguf');
-  if (!path) return t.skip(why);
+  if (!path) return skipOrFail(t, why);
   const dir = mkdtempSync(join(tmpdir(), 'pie-cli-'));
   const bad = join(dir, 'truncated.gguf');
   const bytes = readFileSync(path);
@@ -126,7 +126,7 @@ test('usage errors exit 2 with the usage text', () => {
 
 test('pie replay --compare: per-step lines and a summary; the final text is the document with every edit applied', async (t) => {
   const { path, why } = await fixtureModel('stories260K.gguf');
-  if (!path) return t.skip(why);
+  if (!path) return skipOrFail(t, why);
   const doc = join(projectRoot(), 'bench', 'traces', 'story.txt');
   const edits = join(projectRoot(), 'bench', 'traces', 'story-edits.jsonl');
   let expected = readFileSync(doc, 'utf8');
@@ -156,7 +156,7 @@ test('pie replay --compare: per-step lines and a summary; the final text is the 
 
 test('pie replay: a malformed edits file names the line, exit code 1', async (t) => {
   const { path, why } = await fixtureModel('stories260K.gguf');
-  if (!path) return t.skip(why);
+  if (!path) return skipOrFail(t, why);
   const dir = mkdtempSync(join(tmpdir(), 'pie-replay-'));
   writeFileSync(join(dir, 'doc.txt'), 'Once upon a time');
   writeFileSync(join(dir, 'edits.jsonl'), '{"changes": []}\n{"changes": [{"rangeOffset": "x"}]}\n');
@@ -167,7 +167,7 @@ test('pie replay: a malformed edits file names the line, exit code 1', async (t)
 
 test('pie bench edit --json: every method and edit measured; pie encodes the new tokens only, full everything', async (t) => {
   const { path, why } = await fixtureModel('stories260K.gguf');
-  if (!path) return t.skip(why);
+  if (!path) return skipOrFail(t, why);
   const r = pie(['bench', 'edit', '--model', path, '--context', '96', '--runs', '1', '--methods', 'pie,pie:0,full', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const out = lastJson(r.stdout) as { device: string; results: { context: number; edit: string; method: string; medianMs: number; tokensEncoded: number; rowsMoved: number }[]; rekey: { rowsMoved: number; gbPerS: number }[] };
@@ -187,7 +187,7 @@ test('pie bench edit --json: every method and edit measured; pie encodes the new
 
 test('pie complete: at the end of a story it continues as generate does; in the middle it completes at the offset', async (t) => {
   const { path, why } = await fixtureModel('stories260K.gguf');
-  if (!path) return t.skip(why);
+  if (!path) return skipOrFail(t, why);
   const dir = mkdtempSync(join(tmpdir(), 'pie-complete-'));
   const file = join(dir, 'story.txt');
   writeFileSync(file, 'Once upon a time');

@@ -13,7 +13,7 @@ import { bytesSource, GGMLType } from '../../src/engine/model/gguf.js';
 import { ModelFormatError } from '../../src/engine/model/config.js';
 import { fileSource } from '../../src/engine/model/node-source.js';
 import { compareLogits, rowsOf } from '../helpers/logits.js';
-import { fixtureModel } from '../helpers/fixtures.js';
+import { fixtureModel, skipOrFail } from '../helpers/fixtures.js';
 import { patchU32, quantizeQ8_0Bytes, rewriteGGUF } from '../helpers/gguf-rewrite.js';
 import { testGpu } from '../helpers/gpu.js';
 import { referenceModel, type ReferenceModel } from '../helpers/reference-model.js';
@@ -84,7 +84,7 @@ describe('stories260K.gguf (F32, grouped-query attention) against llama.cpp', as
   const prompts = ['Once upon a time', 'The little dog', 'Lily and Ben went to the park. They'];
   for (const prompt of prompts) {
     test(`logits at every position of 64 tokens: "${prompt}"`, async (t) => {
-      if (!path) return t.skip(why);
+      if (!path) return skipOrFail(t, why);
       const tok = model.tokenizer;
       const start = [tok.bos!, ...tok.encode(prompt)];
       // a real 64-token sequence: the prompt and llama.cpp's own greedy continuation
@@ -100,7 +100,7 @@ describe('stories260K.gguf (F32, grouped-query attention) against llama.cpp', as
     });
 
     test(`greedy continuation of 100 tokens is identical: "${prompt}"`, async (t) => {
-      if (!path) return t.skip(why);
+      if (!path) return skipOrFail(t, why);
       const tok = model.tokenizer;
       const start = [tok.bos!, ...tok.encode(prompt)];
       const theirs = await lc.greedy(start, 100);
@@ -112,7 +112,7 @@ describe('stories260K.gguf (F32, grouped-query attention) against llama.cpp', as
   }
 
   test('prefill in one batch equals token-by-token decoding (the cache is used right)', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const seq = [model.tokenizer.bos!, ...model.tokenizer.encode('Once upon a time, there was a big dog named Max.')];
     const idx = seq.map((_, i) => i);
     const cache = model.createCache(seq.length);
@@ -164,7 +164,7 @@ describe('derived and F16 models against llama.cpp', async () => {
   const stories = await fixtureModel('stories260K.gguf');
 
   test('llama-2-tiny-random.gguf (F16 weights, 32000-token SentencePiece vocabulary): logits at every position', async (t) => {
-    if (!tiny.path) return t.skip(tiny.why);
+    if (!tiny.path) return skipOrFail(t, tiny.why);
     const c = await compareOnFile(t, readFileSync(tiny.path), CODE, TOL_LLAMA, 'F16');
     assert.equal(c.vocabSize, 32000);
   });
@@ -173,7 +173,7 @@ describe('derived and F16 models against llama.cpp', async () => {
   // is the oracle here. stories260K (trained, so sensitive to positions; the random tiny model is not) with
   // llama.rope.dimension_count patched from 8 to 4 of its 8 head dims.
   test('partial rotary: stories260K with llama.rope.dimension_count patched to 4 of 8 head dims', async (t) => {
-    if (!stories.path) return t.skip(stories.why);
+    if (!stories.path) return skipOrFail(t, stories.why);
     const patched = patchU32(readFileSync(stories.path), 'llama.rope.dimension_count', 4);
     const c = await compareOnFile(t, patched, STORY, null, 'partial rotary');
     assert.equal(c.ropeDim, 4);
@@ -188,7 +188,7 @@ describe('derived and F16 models against llama.cpp', async () => {
   });
 
   test('Q8_0: stories260K with every matrix whose rows are a multiple of 32 quantized by ggml\'s reference rule', async (t) => {
-    if (!stories.path) return t.skip(stories.why);
+    if (!stories.path) return skipOrFail(t, stories.why);
     let quantized = 0;
     const q8 = await rewriteGGUF(readFileSync(stories.path), (info, data) => {
       if (info.type !== GGMLType.F32 || info.dims.length !== 2 || info.dims[0]! % 32 !== 0) return null;
@@ -200,7 +200,7 @@ describe('derived and F16 models against llama.cpp', async () => {
   });
 
   test('a tensor type the engine does not support (IQ4_NL) is refused with its name and type, before any upload', async (t) => {
-    if (!stories.path) return t.skip(stories.why);
+    if (!stories.path) return skipOrFail(t, stories.why);
     const q4 = await rewriteGGUF(readFileSync(stories.path), (info) =>
       info.name === 'blk.2.ffn_up.weight' ? { type: GGMLType.IQ4_NL, data: new Uint8Array((info.dims[0]! * info.dims[1]!) / 32 * 18) } : null,
     );

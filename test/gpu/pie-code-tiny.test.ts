@@ -47,6 +47,7 @@ if __name__ == "__main__":
     for name in sys.argv[1:]:
         print(name, len(read_lines(name)))
 `;
+import { skipOrFail } from '../helpers/fixtures.js';
 const TS = `export function debounce<T extends (...args: unknown[]) => void>(fn: T, ms: number): T {
   let timer: ReturnType<typeof setTimeout> | undefined;
   return ((...args: unknown[]) => {
@@ -79,12 +80,12 @@ describe('pie-code-tiny.gguf (our code model) against llama.cpp and the f64 refe
   });
 
   test('the committed file is the one src/models/known.ts names (sha256)', (t) => {
-    if (MISSING) return t.skip(MISSING);
+    if (MISSING) return skipOrFail(t, MISSING);
     assert.equal(sha256(readFileSync(PATH)), KNOWN_MODELS['pie-code-tiny.gguf']!.sha256);
   });
 
   test('special tokens: BOS, EOS and the FIM tokens agree with llama.cpp; EOS ends generation', (t) => {
-    if (MISSING) return t.skip(MISSING);
+    if (MISSING) return skipOrFail(t, MISSING);
     const tok = model.tokenizer;
     assert.equal(tok.bos, lc.model.tokens.bos);
     assert.equal(tok.eos, lc.model.tokens.eos);
@@ -97,7 +98,7 @@ describe('pie-code-tiny.gguf (our code model) against llama.cpp and the f64 refe
   });
 
   test('tokenization of code equals llama.cpp\'s and round-trips', (t) => {
-    if (MISSING) return t.skip(MISSING);
+    if (MISSING) return skipOrFail(t, MISSING);
     const texts = [PY, TS, 'x = 1234567890 + 0.5e-10\r\n\tπ = "héllo wörld" # 中文 😀\n\n\n   ', "it's we're I'm", ' ', ''];
     for (const text of texts) {
       const ours = model.tokenizer.encode(text);
@@ -126,7 +127,7 @@ describe('pie-code-tiny.gguf (our code model) against llama.cpp and the f64 refe
   }
 
   test('logits at every position of a Python file (left to right)', async (t) => {
-    if (MISSING) return t.skip(MISSING);
+    if (MISSING) return skipOrFail(t, MISSING);
     const tok = model.tokenizer;
     const seq = [tok.bos!, ...tok.encode(PY + '\n' + TS)];
     assert.ok(seq.length >= 200, `only ${seq.length} tokens`);
@@ -134,7 +135,7 @@ describe('pie-code-tiny.gguf (our code model) against llama.cpp and the f64 refe
   });
 
   test('logits at every position of a fill-in-the-middle prompt (PSM) and its middle', async (t) => {
-    if (MISSING) return t.skip(MISSING);
+    if (MISSING) return skipOrFail(t, MISSING);
     const tok = model.tokenizer;
     const cut = PY.indexOf('        self.value += by');
     const end = PY.indexOf('\n', cut) + 1;
@@ -144,7 +145,7 @@ describe('pie-code-tiny.gguf (our code model) against llama.cpp and the f64 refe
   });
 
   test("logits at every position of a fill-in-the-middle prompt in SPM order (the engine's spm layout)", async (t) => {
-    if (MISSING) return t.skip(MISSING);
+    if (MISSING) return skipOrFail(t, MISSING);
     const tok = model.tokenizer;
     const cut = PY.indexOf('        self.value += by');
     const end = PY.indexOf('\n', cut) + 1;
@@ -154,7 +155,7 @@ describe('pie-code-tiny.gguf (our code model) against llama.cpp and the f64 refe
   });
 
   test('greedy continuation agrees with llama.cpp', async (t) => {
-    if (MISSING) return t.skip(MISSING);
+    if (MISSING) return skipOrFail(t, MISSING);
     const tok = model.tokenizer;
     const start = [tok.bos!, ...tok.encode('def fibonacci(n):\n')];
     const theirs = await lc.greedy(start, 24);

@@ -13,7 +13,7 @@ import { DEFAULT_SETTINGS, EngineServer } from '../../src/engine/server.js';
 import { DocumentSession, type FimMode } from '../../src/engine/session.js';
 import type { EngineMessage, HostMessage } from '../../src/protocol/messages.js';
 import { projectRoot } from '../../src/cli/models.js';
-import { fixtureModel } from '../helpers/fixtures.js';
+import { fixtureModel, skipOrFail } from '../helpers/fixtures.js';
 import { testGpu } from '../helpers/gpu.js';
 
 const STORY = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big red ball.';
@@ -52,7 +52,7 @@ describe('EngineServer on stories260K', async () => {
   }
 
   test('completion after open and edits equals a fresh session on the final text (method full: exact)', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const h = harness(DEFAULT_SETTINGS, 'full');
     try {
       await h.send({ type: 'open', uri: 'a', version: 1, text: STORY, cursor: 0 });
@@ -74,7 +74,7 @@ describe('EngineServer on stories260K', async () => {
   });
 
   test('pie: the second completion re-rotates instead of re-encoding, and reports it', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const h = harness();
     try {
       await h.send({ type: 'open', uri: 'a', version: 1, text: STORY, cursor: STORY.length });
@@ -94,7 +94,7 @@ describe('EngineServer on stories260K', async () => {
   });
 
   test('inserting exactly the offered completion accepts it: its rows are kept, only a token or two is encoded', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const h = harness();
     try {
       await h.send({ type: 'open', uri: 'a', version: 1, text: STORY, cursor: STORY.length });
@@ -114,7 +114,7 @@ describe('EngineServer on stories260K', async () => {
   });
 
   test('a version gap or an unknown document asks for the text and completes nothing', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const h = harness();
     try {
       await h.send({ type: 'open', uri: 'a', version: 1, text: STORY, cursor: 0 });
@@ -131,7 +131,7 @@ describe('EngineServer on stories260K', async () => {
   });
 
   test('cancelled and superseded requests are answered without a completion', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const h = harness();
     try {
       await h.send({ type: 'open', uri: 'a', version: 1, text: STORY, cursor: 0 });
@@ -149,7 +149,7 @@ describe('EngineServer on stories260K', async () => {
   });
 
   test('a cancel that arrives while the completion decodes stops it; the next completion is unaffected', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const h = harness();
     try {
       await h.send({ type: 'open', uri: 'a', version: 1, text: STORY, cursor: STORY.length });
@@ -168,7 +168,7 @@ describe('EngineServer on stories260K', async () => {
   });
 
   test('past the memory budget the least recently used document loses its cache, and is re-encoded on return', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const oneCache = KvCache.bytesFor(model.config, Math.min(model.config.contextLength, 4096));
     const h = harness({ ...DEFAULT_SETTINGS, cacheBudgetMiB: (oneCache * 1.5) / 2 ** 20 });
     try {
@@ -189,7 +189,7 @@ describe('EngineServer on stories260K', async () => {
   });
 
   test('resync re-encodes the whole document', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const h = harness();
     try {
       await h.send({ type: 'open', uri: 'a', version: 1, text: STORY, cursor: STORY.length });
@@ -205,7 +205,7 @@ describe('EngineServer on stories260K', async () => {
   });
 
   test('a document longer than the context is completed from a window around the cursor, with a notice', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const h = harness();
     try {
       const long = Array.from({ length: 40 }, (_, i) => `Part ${i}. ${STORY}`).join('\n');
@@ -230,7 +230,7 @@ describe('EngineServer on stories260K', async () => {
   });
 
   test('warm-up runs a scratch completion, keeps no document and leaves completions unchanged', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const h = harness();
     try {
       const ms = await h.server.warmup();
@@ -273,7 +273,7 @@ describe('EngineServer with a FIM model (pie-code-tiny): the fim setting', async
   }
 
   test('completions follow the setting (psm, spm, left to right); a change rebuilds the caches', async (t) => {
-    if (!existsSync(path)) return t.skip(`${path} is absent (train and export it with tools/train-model)`);
+    if (!existsSync(path)) return skipOrFail(t, `${path} is absent (train and export it with tools/train-model)`);
     assert.equal(EngineServer.modelInfo(model, 'm').fim, 'psm');
     assert.equal(EngineServer.modelInfo(model, 'm', { ...DEFAULT_SETTINGS, fim: 'spm' }).fim, 'spm');
     assert.equal(EngineServer.modelInfo(model, 'm', { ...DEFAULT_SETTINGS, fim: 'off' }).fim, 'off');

@@ -12,7 +12,7 @@ import { fileSource } from '../../src/engine/model/node-source.js';
 import { type Completion, DocumentSession, type Method } from '../../src/engine/session.js';
 import type { TextChange } from '../../src/engine/kv/mirror.js';
 import { withFimTokens } from '../helpers/fim-model.js';
-import { fixtureModel } from '../helpers/fixtures.js';
+import { fixtureModel, skipOrFail } from '../helpers/fixtures.js';
 import { normalisedError, testGpu } from '../helpers/gpu.js';
 import { kvRowsOf as rowsOf, layerError } from '../helpers/session-kv.js';
 
@@ -81,7 +81,7 @@ describe('DocumentSession on stories260K', async () => {
   };
 
   test('pie: after edits, layer-0 K and V of every row equal a full recomputation (1e-5); resync makes every layer equal', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const pie = await open('pie');
     for (const changes of EDITS) {
       pie.applyEdits(changes);
@@ -115,7 +115,7 @@ describe('DocumentSession on stories260K', async () => {
   });
 
   test('cfe reuses rows without re-rotation: layer-0 K of moved rows is wrong, V right', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const cfe = await open('cfe');
     cfe.applyEdits(EDITS[0]!);
     await cfe.flush();
@@ -130,7 +130,7 @@ describe('DocumentSession on stories260K', async () => {
 
   for (const method of ['pie', 'cfe', 'prefix', 'full'] as Method[]) {
     test(`${method}: a completion at the end equals plain generation from the same text when nothing was edited`, async (t) => {
-      if (!path) return t.skip(why);
+      if (!path) return skipOrFail(t, why);
       const s = await open(method);
       const c = await s.complete({ maxTokens: 20 });
       const g = await generate(model, STORY, { maxTokens: 20, temperature: 0 });
@@ -140,7 +140,7 @@ describe('DocumentSession on stories260K', async () => {
   }
 
   test('completion in the middle (no FIM): equals generation from the prefix alone; the suffix is kept', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const s = await open('pie');
     const at = STORY.indexOf(' One day');
     const c = await s.complete({ offset: at, maxTokens: 15 });
@@ -158,7 +158,7 @@ describe('DocumentSession on stories260K', async () => {
   });
 
   test('methods side by side after edits: pie, prefix and full give the same greedy completion at the end', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const results: Record<string, number[]> = {};
     for (const method of ['full', 'prefix', 'pie'] as Method[]) {
       const s = await open(method);
@@ -174,7 +174,7 @@ describe('DocumentSession on stories260K', async () => {
   });
 
   test('refresh window: the stale rows just before the cursor are re-encoded, the others stay stale', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     for (const refreshWindow of [0, 16]) {
       const s = new DocumentSession(model, STORY, { method: 'pie', maxRows: 512, refreshWindow });
       s.moveCursor(STORY.length);
@@ -192,7 +192,7 @@ describe('DocumentSession on stories260K', async () => {
   });
 
   test('idle re-sync policy: nothing below the threshold; at it, a full re-encode that clears staleness', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const s = new DocumentSession(model, STORY, { method: 'pie', maxRows: 512, resyncThreshold: 30, refreshWindow: 0 });
     await s.flush();
     s.applyEdits([{ rangeOffset: STORY.length - 20, rangeLength: 0, text: ' big' }]);
@@ -214,7 +214,7 @@ describe('DocumentSession on stories260K', async () => {
   });
 
   test('a time budget (maxMs) stops decoding after the first token; asked again, the completion continues to what one decode gives', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const ref = await open('pie');
     const full = await ref.complete({ maxTokens: 24 });
     ref.destroy();
@@ -229,7 +229,7 @@ describe('DocumentSession on stories260K', async () => {
   });
 
   test('the first line, then all lines: the second call continues the first (its rows reused, only the rest decoded); an edit between starts over', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const P = STORY.slice(0, STORY.indexOf(' One day'));
     const ref = await open('pie', P);
     const lines3 = await ref.complete({ maxTokens: 60, maxLines: 3 });
@@ -265,7 +265,7 @@ describe('DocumentSession on stories260K', async () => {
   });
 
   test('stop rules: maxLines; a generated line equal to the next line after the cursor ends the completion before it', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     // greedy continuations are deterministic: take the lines the model writes after P, then put them after the cursor
     const P = STORY.slice(0, STORY.indexOf(' One day'));
     const g = await generate(model, P, { maxTokens: 160, temperature: 0 });
@@ -303,7 +303,7 @@ describe('DocumentSession on stories260K', async () => {
   });
 
   test('accept (no FIM): the generated rows already sit at their positions, the suffix moves; the next completion is exact', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const s = await open('pie');
     const at = STORY.indexOf(' One day');
     const c = await s.complete({ offset: at, maxTokens: 12 });
@@ -320,7 +320,7 @@ describe('DocumentSession on stories260K', async () => {
   });
 
   test('accept() takes only the latest completion with no edit since; generated rows never leak', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     // room for the document and one completion's rows only
     const at = STORY.indexOf(' One day');
     const tok = model.tokenizer;
@@ -377,7 +377,7 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
   };
 
   test('the sentinels are control tokens no text produces', (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const tok = model.tokenizer;
     const { pre, suf, mid } = fim();
     for (const id of [pre, suf, mid]) {
@@ -389,7 +389,7 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
   });
 
   test('layout [BOS][PRE] prefix [SUF] suffix [MID]; moving the cursor and edits on both sides of it are edits (pie: layer 0 exact)', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const s = await open('pie');
     assert.deepEqual(s.tokens, fimSequence(STORY, STORY.length));
     s.moveCursor(at);
@@ -418,7 +418,7 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
 
   for (const method of ['full', 'pie'] as Method[]) {
     test(`${method}: a FIM completion is greedy generation from [BOS, PRE, ...prefix, SUF, ...suffix, MID]`, async (t) => {
-      if (!path) return t.skip(why);
+      if (!path) return skipOrFail(t, why);
       const s = await open(method);
       s.moveCursor(at);
       if (method === 'pie') await s.resync(); // the cursor move left stale rows; a completion is exact only after a resync
@@ -434,7 +434,7 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
   }
 
   test('decoding stops at the end-of-middle token (EOT from the metadata): k tokens, stop reason eos', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const g = await generate(model, fimSequence(STORY, at), { maxTokens: 20, temperature: 0 });
     // EOT := the first token greedy decoding emits at step k >= 3 that it did not emit before
     const k = g.tokens.findIndex((id, i) => i >= 3 && !g.tokens.slice(0, i).includes(id));
@@ -455,7 +455,7 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
   });
 
   test("fim: 'off'; a stop token ends the last line, which counts with the text before the cursor on its line", async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     // Without FIM the completion does not depend on the suffix: the model's first line after P, with EOT := the line
     // break that ends it, is P's line's last part. With that whole line next after the cursor, nothing is inserted.
     const P = STORY.slice(0, at);
@@ -479,7 +479,7 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
   });
 
   test('accept (FIM): the generated rows move from after [MID] to before [SUF]; layer 0 equals a full recomputation', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const s = await open('pie');
     const c = await s.complete({ offset: at, maxTokens: 12 });
     assert.equal(c.stopReason, 'maxTokens');
@@ -501,7 +501,7 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
   };
 
   test("spm layout [BOS][PRE][SUF] suffix [MID] prefix: typing at the cursor appends; cursor moves and edits (pie: layer 0 exact)", async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const s = await openSpm('pie');
     assert.equal(s.fim, 'spm');
     assert.deepEqual(s.tokens, spmSequence(STORY, STORY.length));
@@ -537,7 +537,7 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
 
   for (const method of ['full', 'pie'] as Method[]) {
     test(`${method} (spm): a completion is greedy generation from [BOS, PRE, SUF, ...suffix, MID, ...prefix]`, async (t) => {
-      if (!path) return t.skip(why);
+      if (!path) return skipOrFail(t, why);
       const s = await openSpm(method);
       s.moveCursor(at);
       // the suffix grew at its head: every prefix row now has more text before it (stale, as with psm's suffix rows)
@@ -553,7 +553,7 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
   }
 
   test('accept (spm): the generated rows stay where they are; layer 0 equals a full recomputation', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const s = await openSpm('pie');
     const c = await s.complete({ offset: at, maxTokens: 12 });
     assert.equal(c.stopReason, 'maxTokens');
@@ -563,7 +563,7 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
   });
 
   test('generated rows never leak: many completions without accept fit a cache with room for one', async (t) => {
-    if (!path) return t.skip(why);
+    if (!path) return skipOrFail(t, why);
     const n = fimSequence(STORY, at).length;
     const s = new DocumentSession(model, STORY, { method: 'pie', maxRows: n + 16 });
     for (let i = 0; i < 10; i++) {

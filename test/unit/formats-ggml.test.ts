@@ -39,6 +39,7 @@ out = (ctypes.c_float * n)()
 getattr(lib, sys.argv[2])(ctypes.c_char_p(raw), out, ctypes.c_int64(n))
 open(sys.argv[5], 'wb').write(bytes(out))
 `;
+import { skipOrFail } from '../helpers/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pie-ggml-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -67,9 +68,7 @@ function sameBits(ours: Float32Array, theirs: Float32Array, what: string): void 
 for (const f of FORMATS.filter((x) => x.name !== 'f32')) {
   test(`${f.name}: our dequantizer equals ggml's ${GGML_FN[f.name]} bit for bit (our encoder's blocks and random bytes)`, (t) => {
     if (!existsSync(LIB)) {
-      const msg = `missing ${LIB} (npm ci installs node-llama-cpp's linux-x64 build)`;
-      if (process.env.CI) assert.fail(msg);
-      return t.skip(msg);
+      return skipOrFail(t, `missing ${LIB} (npm ci installs node-llama-cpp's linux-x64 build)`);
     }
     const count = 8 * Math.max(f.blockElems, 32) * 7; // several blocks, an odd number of 256-blocks
     const encoded = quantize(f.name, randn(count, 11, 2));

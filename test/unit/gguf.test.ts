@@ -18,6 +18,7 @@ import {
 import { fileSource } from '../../src/engine/model/node-source.js';
 import { sharedFixtures } from '../../src/cli/models.js';
 import { rng } from '../../src/engine/util/rng.js';
+import { skipOrFail } from '../helpers/fixtures.js';
 
 const FIXTURES = sharedFixtures();
 const STORIES = join(FIXTURES, 'models', 'stories260K.gguf');
@@ -284,7 +285,7 @@ function synthLlama(o: SynthOptions = {}): Uint8Array {
 // The fixture models: the facts below are the spec (from the models' published configs), not what the code printed.
 
 test('stories260K.gguf: header, config and tensor data', async (t) => {
-  if (!existsSync(STORIES)) return t.skip(missing(STORIES));
+  if (!existsSync(STORIES)) return skipOrFail(t, missing(STORIES));
   const src = await fileSource(STORIES);
   try {
     const f = await readGGUF(src);
@@ -345,7 +346,7 @@ test('stories260K.gguf: header, config and tensor data', async (t) => {
 });
 
 test('llama-2-tiny-random.gguf: header, config and tensor data', async (t) => {
-  if (!existsSync(TINY)) return t.skip(missing(TINY));
+  if (!existsSync(TINY)) return skipOrFail(t, missing(TINY));
   const src = await fileSource(TINY);
   try {
     const f = await readGGUF(src);
@@ -396,7 +397,7 @@ test('llama-2-tiny-random.gguf: header, config and tensor data', async (t) => {
 });
 
 test('vocab fixtures: metadata only, tokens read', async (t) => {
-  if (VOCAB_FILES.length === 0) return t.skip(missing(join(VOCAB_DIR, '*.gguf')));
+  if (VOCAB_FILES.length === 0) return skipOrFail(t, missing(join(VOCAB_DIR, '*.gguf')));
   for (const file of VOCAB_FILES) {
     const f = await parse(readFileSync(join(VOCAB_DIR, file)));
     assert.equal(f.tensors.length, 0, file);
@@ -484,7 +485,7 @@ after(async () => {
 
 test('token counts and model shapes equal llama.cpp (node-llama-cpp, CPU)', async (t) => {
   const llama = await llamaCpp();
-  if (typeof llama === 'string') return t.skip(llama);
+  if (typeof llama === 'string') return skipOrFail(t, llama);
   for (const p of ALL_FIXTURES) {
     if (!existsSync(p)) {
       t.diagnostic(missing(p));
@@ -516,7 +517,7 @@ test('ggml type table: names, and block/type sizes equal ggml (via node-llama-cp
   assert.equal(ggmlTypeName(4), 'unknown type 4'); // Q4_2, removed from ggml
   assert.deepEqual(ggmlTypeTraits(GGMLType.Q8_0), { blockSize: 32, typeSize: 34 });
   const llama = await llamaCpp();
-  if (typeof llama === 'string') return t.skip(llama);
+  if (typeof llama === 'string') return skipOrFail(t, llama);
   // Internal but stable bindings used by node-llama-cpp's own size estimates.
   const b = (llama as unknown as { _bindings: Record<string, (t: number) => number | undefined> })._bindings;
   for (let id = 0; id < 64; id++) {
@@ -534,7 +535,7 @@ for (const path of [STORIES, TINY]) {
   const base = path.split('/').pop()!;
 
   test(`${base}: truncated copies all fail with a named error`, async (t) => {
-    if (!existsSync(path)) return t.skip(missing(path));
+    if (!existsSync(path)) return skipOrFail(t, missing(path));
     const bytes = new Uint8Array(readFileSync(path));
     const f = await parse(bytes);
     const size = bytes.length;
@@ -582,7 +583,7 @@ for (const path of [STORIES, TINY]) {
   });
 
   test(`${base}: 300 bit-flipped headers either load or fail with a named error`, async (t) => {
-    if (!existsSync(path)) return t.skip(missing(path));
+    if (!existsSync(path)) return skipOrFail(t, missing(path));
     const bytes = new Uint8Array(readFileSync(path));
     const { dataOffset } = await parse(bytes);
     const rand = rng(base.length * 7919 + 17);
@@ -604,7 +605,7 @@ for (const path of [STORIES, TINY]) {
   });
 
   test(`${base}: 200 bit-flipped copies aimed at the tensor infos and the small metadata`, async (t) => {
-    if (!existsSync(path)) return t.skip(missing(path));
+    if (!existsSync(path)) return skipOrFail(t, missing(path));
     const bytes = new Uint8Array(readFileSync(path));
     const f = await parse(bytes);
     // Most of the header is the vocabulary; aim at the structure: the counts and the keys before the vocabulary,
@@ -638,7 +639,7 @@ for (const path of [STORIES, TINY]) {
 
 async function storiesBytes(t: { skip(msg: string): void }): Promise<Uint8Array | null> {
   if (!existsSync(STORIES)) {
-    t.skip(missing(STORIES));
+    skipOrFail(t, missing(STORIES));
     return null;
   }
   return new Uint8Array(readFileSync(STORIES));

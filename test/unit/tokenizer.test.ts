@@ -12,7 +12,7 @@ import { bytesSource, readGGUF, type Metadata } from '../../src/engine/model/ggu
 import { fileSource } from '../../src/engine/model/node-source.js';
 import { type Tokenizer, TokenizerError, tokenizerFromMetadata } from '../../src/engine/model/tokenizer.js';
 import { rng } from '../../src/engine/util/rng.js';
-import { fixture } from '../helpers/fixtures.js';
+import { fixture, skipOrFail } from '../helpers/fixtures.js';
 
 const VOCABS = ['llama-spm', 'deepseek-coder', 'starcoder', 'qwen2', 'llama-bpe'] as const;
 type VocabName = (typeof VOCABS)[number];
@@ -69,7 +69,7 @@ for (const name of VOCABS) {
 
   test(`${name}: all ${count} llama.cpp test vectors reproduced`, async (t) => {
     const v = vocab(name);
-    if (!v || !vectors) return t.skip(missing(`${vocabRel(name)}{,.inp,.out}`));
+    if (!v || !vectors) return skipOrFail(t, missing(`${vocabRel(name)}{,.inp,.out}`));
     const { tok } = await v;
     assert.ok(vectors.inputs.length > 0, 'no test vectors');
     const wrong: string[] = [];
@@ -83,7 +83,7 @@ for (const name of VOCABS) {
 
   test(`${name}: decode(encode(x)) === x for all ${count} test inputs`, async (t) => {
     const v = vocab(name);
-    if (!v || !vectors) return t.skip(missing(`${vocabRel(name)}{,.inp}`));
+    if (!v || !vectors) return skipOrFail(t, missing(`${vocabRel(name)}{,.inp}`));
     const { tok } = await v;
     for (const text of vectors.inputs) assert.equal(tok.decode(tok.encode(text)), text);
   });
@@ -113,7 +113,7 @@ const EXPECTED: Record<VocabName, Facts> = {
 for (const name of VOCABS) {
   test(`${name}: kind, pre, vocab size, bos/eos (as in the metadata), add-BOS, space prefix and FIM ids`, async (t) => {
     const v = vocab(name);
-    if (!v) return t.skip(missing(vocabRel(name)));
+    if (!v) return skipOrFail(t, missing(vocabRel(name)));
     const { md, tok } = await v;
     const e = EXPECTED[name];
     const { kind, pre, vocabSize, bos, eos, addBos, addSpacePrefix, fim } = tok;
@@ -138,7 +138,7 @@ const tokenId = (md: Metadata, text: string): number => {
 
 test('tokenBytes and isSpecial: SentencePiece byte and "▁" tokens, control and unknown tokens', async (t) => {
   const v = vocab('llama-spm');
-  if (!v) return t.skip(missing(vocabRel('llama-spm')));
+  if (!v) return skipOrFail(t, missing(vocabRel('llama-spm')));
   const { md, tok } = await v;
   assert.deepEqual([...tok.tokenBytes(tokenId(md, '<0x0A>'))], [10]);
   assert.deepEqual([...tok.tokenBytes(tokenId(md, '<0xE2>'))], [0xe2]);
@@ -171,7 +171,7 @@ test('tokenBytes and isSpecial: SentencePiece byte and "▁" tokens, control and
 test('tokenBytes and isSpecial: byte-level BPE tokens, user-defined and FIM tokens', async (t) => {
   const v = vocab('deepseek-coder');
   const s = vocab('starcoder');
-  if (!v || !s) return t.skip(missing(vocabRel(v ? 'starcoder' : 'deepseek-coder')));
+  if (!v || !s) return skipOrFail(t, missing(vocabRel(v ? 'starcoder' : 'deepseek-coder')));
   const { md, tok } = await v;
   // user-defined tokens: split out of the input, decoded as their text, not special
   const o = tokenId(md, 'õ');
@@ -204,7 +204,7 @@ function edited(md: Metadata, changes: Record<string, string | number | boolean 
 
 test('FIM ids from metadata keys; the deprecated prefix/suffix/middle keys win; out-of-range ids are ignored', async (t) => {
   const v = vocab('llama-spm');
-  if (!v) return t.skip(missing(vocabRel('llama-spm')));
+  if (!v) return skipOrFail(t, missing(vocabRel('llama-spm')));
   const { md } = await v;
   const keys = { 'tokenizer.ggml.fim_pre_token_id': 100, 'tokenizer.ggml.fim_suf_token_id': 101, 'tokenizer.ggml.fim_mid_token_id': 102 };
   assert.deepEqual(tokenizerFromMetadata(edited(md, keys)).fim, { prefix: 100, suffix: 101, middle: 102, pad: null });
@@ -215,7 +215,7 @@ test('FIM ids from metadata keys; the deprecated prefix/suffix/middle keys win; 
 test('end of generation: EOS, EOT, FIM pad, by metadata key or by text (llama_vocab_is_eog)', async (t) => {
   const v = vocab('llama-spm');
   const s = vocab('starcoder');
-  if (!v || !s) return t.skip(missing(vocabRel(v ? 'starcoder' : 'llama-spm')));
+  if (!v || !s) return skipOrFail(t, missing(vocabRel(v ? 'starcoder' : 'llama-spm')));
   const { md, tok } = await v;
   assert.ok(tok.isEog(tok.eos!) && !tok.isEog(tok.bos!) && !tok.isEog(tokenId(md, '▁the')));
   // an EOT id from the metadata ends generation whatever its token type
@@ -228,7 +228,7 @@ test('end of generation: EOS, EOT, FIM pad, by metadata key or by text (llama_vo
 
 test("Qwen2.5-Coder's special tokens at their real ids: FIM sentinels found by text; <|endoftext|>, <|fim_pad|>, <|repo_name|>, <|file_sep|> end generation", async (t) => {
   const v = vocab('qwen2');
-  if (!v) return t.skip(missing(vocabRel('qwen2')));
+  if (!v) return skipOrFail(t, missing(vocabRel('qwen2')));
   const { md } = await v;
   // the fixture holds placeholders from 151646 on: put Qwen2.5-Coder's texts there as control tokens (type 3)
   const real: Record<number, string> = {
@@ -260,7 +260,7 @@ test('add-BOS: the metadata key, else llama.cpp defaults (SPM yes, llama3 pre ye
   const spm = vocab('llama-spm');
   const bpe = vocab('llama-bpe');
   const star = vocab('starcoder');
-  if (!spm || !bpe || !star) return t.skip(missing('vocab/ggml-vocab-{llama-spm,llama-bpe,starcoder}.gguf'));
+  if (!spm || !bpe || !star) return skipOrFail(t, missing('vocab/ggml-vocab-{llama-spm,llama-bpe,starcoder}.gguf'));
   const spmMd = (await spm).md;
   assert.equal(tokenizerFromMetadata(edited(spmMd, { 'tokenizer.ggml.add_bos_token': false })).addBos, false);
   assert.equal(tokenizerFromMetadata(edited(spmMd, { 'tokenizer.ggml.add_bos_token': undefined })).addBos, true);
@@ -272,7 +272,7 @@ test('add-BOS: the metadata key, else llama.cpp defaults (SPM yes, llama3 pre ye
 
 test('unsupported tokenizer model or pre-tokenizer type: TokenizerError naming it and listing the supported ones', async (t) => {
   const v = vocab('starcoder');
-  if (!v) return t.skip(missing(vocabRel('starcoder')));
+  if (!v) return skipOrFail(t, missing(vocabRel('starcoder')));
   const { md } = await v;
   assert.throws(
     () => tokenizerFromMetadata(edited(md, { 'tokenizer.ggml.pre': 'no-such-pre' })),
@@ -295,12 +295,11 @@ test('unsupported tokenizer model or pre-tokenizer type: TokenizerError naming i
 
 /** 100 KB of real source code (a pinned dependency, so the same text every run). */
 const SOURCE_100KB = readFileSync(new URL('../../node_modules/typescript/lib/typescript.js', import.meta.url), 'utf8').slice(0, 100_000);
-const ENCODE_LIMIT_MS = 1000;
-
 for (const name of VOCABS) {
-  test(`${name}: encoding 100 KB of source code takes under ${ENCODE_LIMIT_MS} ms (cold) and round-trips`, async (t) => {
+  // its speed is printed, not asserted: speed belongs to benchmarks (a loaded machine would fail a timed test)
+  test(`${name}: 100 KB of source code round-trips (encode, then decode)`, async (t) => {
     const path = fixture(vocabRel(name));
-    if (!path) return t.skip(missing(vocabRel(name)));
+    if (!path) return skipOrFail(t, missing(vocabRel(name)));
     const md = await metadataOf(path);
     const t0 = performance.now();
     const tok = tokenizerFromMetadata(md); // a fresh one: no word cache yet
@@ -312,7 +311,6 @@ for (const name of VOCABS) {
     t.diagnostic(
       `build ${(t1 - t0).toFixed(0)} ms, encode ${(t2 - t1).toFixed(0)} ms cold / ${(t3 - t2).toFixed(0)} ms warm, ${ids.length} tokens`,
     );
-    assert.ok(t2 - t1 < ENCODE_LIMIT_MS, `encode took ${(t2 - t1).toFixed(0)} ms`);
     assert.equal(tok.decode(ids), SOURCE_100KB);
   });
 }
@@ -416,7 +414,7 @@ for (const [k, name] of VOCABS.entries()) {
   test(`${name}: ${RANDOM_PER_VOCAB} random strings and 100 KB of source code tokenize exactly as in llama.cpp`, async (t) => {
     const path = fixture(vocabRel(name));
     const v = vocab(name);
-    if (!path || !v) return t.skip(missing(vocabRel(name)));
+    if (!path || !v) return skipOrFail(t, missing(vocabRel(name)));
     const { tok } = await v;
     const r = rng(1000 + k);
     const texts = [...Array.from({ length: RANDOM_PER_VOCAB }, () => randomText(r)), SOURCE_100KB];
@@ -439,7 +437,7 @@ for (const [k, name] of VOCABS.entries()) {
   test(`${name}: bos, eos, FIM ids, end-of-generation ids and add-BOS equal llama.cpp's`, async (t) => {
     const path = fixture(vocabRel(name));
     const v = vocab(name);
-    if (!path || !v) return t.skip(missing(vocabRel(name)));
+    if (!path || !v) return skipOrFail(t, missing(vocabRel(name)));
     const { tok } = await v;
     const model = await llamaCppModel(path);
     const { tokens } = model;
@@ -483,7 +481,7 @@ const RANDOM_PER_PRE = 200;
 for (const [k, pre] of OTHER_PRE_TYPES.entries()) {
   test(`pre-tokenizer "${pre}" (deepseek-coder vocabulary): ${RANDOM_PER_PRE} random strings and source code as in llama.cpp`, async (t) => {
     const base = fixture(vocabRel('deepseek-coder'));
-    if (!base) return t.skip(missing(vocabRel('deepseek-coder')));
+    if (!base) return skipOrFail(t, missing(vocabRel('deepseek-coder')));
     const bytes = withStringValue(readFileSync(base), 'tokenizer.ggml.pre', pre);
     const path = join(tmp, `${pre}.gguf`);
     writeFileSync(path, bytes);

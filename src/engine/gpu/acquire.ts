@@ -1,9 +1,19 @@
 // Shared by the Node and browser paths: from an adapter to a GpuContext with the features and limits we use.
+import { EngineError } from '../errors.js';
 import { GpuContext, type GpuDescription } from './context.js';
 
-export class NoGpuError extends Error {}
+export class NoGpuError extends EngineError {
+  constructor(message: string) {
+    super('no-adapter', message);
+    this.name = 'NoGpuError';
+  }
+}
 
-export async function contextFromAdapter(adapter: GPUAdapter, backend: string, cpuHint: boolean, keepAlive: unknown[] = []): Promise<GpuContext> {
+/**
+ * `limits` caps what is asked for (a device with lower limits than the adapter offers: a smaller GPU, or the tests of
+ * what happens when a model or a context does not fit).
+ */
+export async function contextFromAdapter(adapter: GPUAdapter, backend: string, cpuHint: boolean, keepAlive: unknown[] = [], limits: Record<string, number> = {}): Promise<GpuContext> {
   const want: GPUFeatureName[] = [];
   const f16 = adapter.features.has('shader-f16');
   const subgroups = adapter.features.has('subgroups' as GPUFeatureName);
@@ -22,6 +32,7 @@ export async function contextFromAdapter(adapter: GPUAdapter, backend: string, c
     maxComputeWorkgroupSizeY: a.maxComputeWorkgroupSizeY,
     maxStorageBuffersPerShaderStage: a.maxStorageBuffersPerShaderStage,
   };
+  for (const [k, v] of Object.entries(limits)) requiredLimits[k] = Math.min(v, requiredLimits[k] ?? v);
   const device = await adapter.requestDevice({ requiredFeatures: want, requiredLimits, label: 'pie-engine' });
   const i = adapter.info;
   const text = `${i.vendor} ${i.architecture} ${i.device} ${i.description}`.toLowerCase();

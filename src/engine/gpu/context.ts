@@ -1,5 +1,6 @@
 // The engine's handle on one GPUDevice: what it can do, a pipeline cache, buffer helpers, and batches of dispatches.
 // Pure WebGPU: the same code runs on Dawn in Node and on navigator.gpu in a webview.
+import { EngineError } from '../errors.js';
 import { assertShaderDeclares, type ScalarType, type UniformStruct } from './uniforms.js';
 
 export interface GpuDescription {
@@ -38,7 +39,7 @@ export class GpuContext {
   private readonly checkedShaders = new Set<string>();
   private lostReason: string | null = null;
   /** Validation and out-of-memory errors the device reported since the last read (a bad shader, a bad binding). */
-  private readonly errors: string[] = [];
+  private readonly errors: { kind: 'out-of-memory' | 'internal'; text: string }[] = [];
   /** Uniform arena reused across batches: queue.writeBuffer is ordered with submits, so reuse is safe. */
   private arena: GPUBuffer | null = null;
 
@@ -56,16 +57,19 @@ export class GpuContext {
     // collect them so that the next read-back fails instead of returning stale data.
     device.addEventListener('uncapturederror', (e) => {
       const err = (e as GPUUncapturedErrorEvent).error;
-      if (this.errors.length < 10) this.errors.push(`${err.constructor.name}: ${err.message}`);
+      // by the error's class: GPUOutOfMemoryError, GPUValidationError, GPUInternalError
+      const kind = typeof GPUOutOfMemoryError !== 'undefined' && err instanceof GPUOutOfMemoryError ? 'out-of-memory' : 'internal';
+      if (this.errors.length < 10) this.errors.push({ kind, text: `${err.constructor.name}: ${err.message}` });
     });
   }
 
   /** Throws the errors the device reported since the last check (the first few), and forgets them. */
   throwIfFailed(): void {
-    if (this.lostReason) throw new GpuDeviceError(`the GPU device was lost (${this.lostReason})`);
+    if (this.lostReason) throw new GpuDeviceError('device-lost', `the GPU device was lost (${this.lostReason})`);
     if (this.errors.length === 0) return;
     const all = this.errors.splice(0);
-    throw new GpuDeviceError(`the GPU reported ${all.length} error(s): ${all.join(' | ')}`);
+    const oom = all.some((e) => e.kind === 'out-of-memory');
+    throw new GpuDeviceError(oom ? 'out-of-memory' : 'internal', `the GPU reported ${all.length} error(s): ${all.map((e) => e.text).join(' | ')}`);
   }
 
   get limits(): GPUSupportedLimits {
@@ -184,10 +188,21 @@ export class GpuContext {
   }
 }
 
-export class GpuMemoryError extends Error {}
+/** An allocation over the device's limits, or one it refused. */
+export class GpuMemoryError extends EngineError {
+  constructor(message: string) {
+    super('out-of-memory', message);
+    this.name = 'GpuMemoryError';
+  }
+}
 
-/** The device reported an error (validation, out of memory) or was lost. */
-export class GpuDeviceError extends Error {}
+/** The device was lost ('device-lost'), or reported errors: out of memory ('out-of-memory'), or validation ('internal'). */
+export class GpuDeviceError extends EngineError {
+  constructor(kind: 'device-lost' | 'out-of-memory' | 'internal', message: string) {
+    super(kind, message);
+    this.name = 'GpuDeviceError';
+  }
+}
 
 export function fmtBytes(n: number): string {
   if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(2)} GiB`;

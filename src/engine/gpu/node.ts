@@ -96,6 +96,8 @@ const instances: unknown[] = [];
 export interface NodeGpuOptions {
   /** Try only this candidate: env | vulkan | lavapipe | swiftshader | gles. Default: PIE_GPU, else all in order. */
   prefer?: string;
+  /** Limits to ask for below the adapter's own (contextFromAdapter). */
+  limits?: Record<string, number>;
 }
 
 export async function acquireNodeGpu(options: NodeGpuOptions = {}): Promise<GpuContext> {
@@ -131,7 +133,7 @@ export async function acquireNodeGpu(options: NodeGpuOptions = {}): Promise<GpuC
         tried.push(`${c.label}: only Dawn's null backend`);
         continue;
       }
-      return await contextFromAdapter(adapter, c.label, c.cpu, [gpu]);
+      return await contextFromAdapter(adapter, c.label, c.cpu, [gpu], options.limits);
     } catch (e) {
       tried.push(`${c.label}: ${(e as Error).message}`);
     } finally {

@@ -1,6 +1,7 @@
 // The model configuration, derived from a GGUF file's metadata through its family's description (arch/) and
 // cross-checked against every tensor's shape and type, so that an unsupported or inconsistent model is refused here,
 // with a message saying what and why, rather than producing garbage later on the GPU.
+import { EngineError } from '../errors.js';
 import { fitsRows, formatOfGGML, supportedFormatNames } from '../formats/index.js';
 import { type FfnKind, GLOBAL_TENSORS, LAYER_TENSORS, type LayerTensor, layerTensorDims, type NormKind, type Presence } from './arch/arch.js';
 import { ARCHITECTURES, archNamed } from './arch/index.js';
@@ -38,8 +39,11 @@ export interface ModelConfig {
   tiedOutput: boolean;
 }
 
-export class ModelFormatError extends Error {
-  override name = 'ModelFormatError';
+export class ModelFormatError extends EngineError {
+  constructor(message: string) {
+    super('model-unsupported', message);
+    this.name = 'ModelFormatError';
+  }
 }
 
 /** GGUF names of layer i's tensors, by key (arch/arch.ts LAYER_TENSORS). */

@@ -4,6 +4,7 @@
 //
 // Format (little-endian): "GGUF", u32 version (2|3), u64 tensor_count, u64 kv_count, kv pairs, tensor infos, padding to
 // general.alignment, tensor data. Only the header is read here; tensor data is read on demand by readTensorData.
+import { EngineError } from '../errors.js';
 
 export type MetadataValue = number | bigint | string | boolean | MetadataValue[];
 export type Metadata = ReadonlyMap<string, MetadataValue>;
@@ -131,8 +132,11 @@ export interface GGUFFile {
   fileSize: number;
 }
 
-export class GGUFError extends Error {
-  override name = 'GGUFError';
+export class GGUFError extends EngineError {
+  constructor(message: string) {
+    super('model-unreadable', message);
+    this.name = 'GGUFError';
+  }
 }
 
 export interface ByteSource {

@@ -26,11 +26,12 @@
 // - tokenBytes(): normal tokens give their text (SPM: "▁" -> " "; BPE: GPT-2 byte-to-unicode mapping undone), byte
 //   tokens their byte, user-defined tokens their raw text, control/unknown/unused/undefined tokens nothing (empty).
 
+import { EngineError } from '../errors.js';
 import type { Metadata, MetadataValue } from './gguf.js';
 
-export class TokenizerError extends Error {
+export class TokenizerError extends EngineError {
   constructor(message: string) {
-    super(message);
+    super('model-unsupported', message);
     this.name = 'TokenizerError';
   }
 }
