@@ -1,6 +1,7 @@
 // What several CLI commands share: opening a model file on a Node WebGPU device, the tokenizer alone, standard input.
 import type { GpuContext } from '../engine/gpu/context.js';
 import { acquireNodeGpu } from '../engine/gpu/node.js';
+import { slowAdapterNote } from '../engine/gpu/speed.js';
 import { readGGUF } from '../engine/model/gguf.js';
 import { LlamaModel } from '../engine/model/model.js';
 import { fileSource } from '../engine/model/node-source.js';
@@ -10,6 +11,8 @@ export async function openModel(path: string): Promise<{ ctx: GpuContext; model:
   const src = await fileSource(path);
   try {
     const ctx = await acquireNodeGpu();
+    const note = slowAdapterNote(ctx.describe());
+    if (note) process.stderr.write(`pie: ${note}\n`);
     const t0 = performance.now();
     try {
       const model = await LlamaModel.load(ctx, src);

@@ -2,6 +2,7 @@
 // plainly what is wrong when the engine is loading, unavailable or failed. Clicking it shows the engine panel.
 import * as vscode from 'vscode';
 import type { FailureKind } from '../protocol/messages.js';
+import { slowAdapterNote } from '../engine/gpu/speed.js';
 import type { EngineState } from './engine.js';
 import type { CompletionProvider, Shown } from './provider.js';
 
@@ -74,7 +75,9 @@ export class StatusBar implements vscode.Disposable {
 
   private deviceLines(): string[] {
     const s = this.engine;
-    return s.kind === 'ready' ? [`Device: ${s.device}`, `Model: ${s.model.name} (${s.model.layers} layers, context ${s.model.contextLength})`] : [];
+    if (s.kind !== 'ready') return [];
+    const slow = slowAdapterNote(s.device);
+    return [`Device: ${s.device}`, ...(slow ? [slow] : []), `Model: ${s.model.name} (${s.model.layers} layers, context ${s.model.contextLength})`];
   }
 }
 

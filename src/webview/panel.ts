@@ -2,6 +2,7 @@
 // by state: fresh, re-rotated by the last plan, inserted by the last plan, stale), the last edit plan, and the latency
 // history. The only DOM code of the engine side.
 import { fmtBytes } from '../engine/gpu/context.js';
+import { slowAdapterNote } from '../engine/gpu/speed.js';
 import type { EngineServer } from '../engine/server.js';
 import type { CompletionStats, EngineMessage, EngineSettings, HostMessage, ModelInfo, RowState } from '../protocol/messages.js';
 
@@ -70,7 +71,8 @@ export class EnginePanelView {
     this.status.textContent = `WebGPU device: ${device}`;
     this.info.textContent =
       `Model ${model.name} (${model.architecture}): ${model.layers} layers, ${model.heads} heads (${model.kvHeads} KV), head dim ${model.headDim}, ` +
-      `vocabulary ${model.vocab}, weights ${fmtBytes(model.weightBytes)} on the GPU, context ${model.contextLength} (KV cache ${fmtBytes(model.kvCacheBytes)} per document), ${model.fim === 'off' ? 'left-to-right' : `fill-in-the-middle (${model.fim.toUpperCase()})`}; loaded in ${loadMs.toFixed(0)} ms, kernels compiled in ${warmupMs.toFixed(0)} ms.`;
+      `vocabulary ${model.vocab}, weights ${fmtBytes(model.weightBytes)} on the GPU, context ${model.contextLength} (KV cache ${fmtBytes(model.kvCacheBytes)} per document), ${model.fim === 'off' ? 'left-to-right' : `fill-in-the-middle (${model.fim.toUpperCase()})`}; loaded in ${loadMs.toFixed(0)} ms, kernels compiled in ${warmupMs.toFixed(0)} ms.` +
+      (slowAdapterNote(device) ? ` ${slowAdapterNote(device)}` : '');
   }
 
   settings(s: EngineSettings): void {
