@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchEngine } from './bench.js';
+import { soak } from '../engine/soak.js';
 import { localModel, models, pull } from './hub.js';
-import { openModel, readStdin, tokenizerFromFile } from './common.js';
+import { openModel, printTable, readStdin, tokenizerFromFile } from './common.js';
 import { DEFAULT_MODEL, FIM_SETTINGS, fimFor, type FimSetting, KNOWN_MODELS, resolveKnownModel } from './models.js';
 import { generate } from '../engine/generate.js';
 import { DocumentSession, METHODS, type Method } from '../engine/session.js';
@@ -23,6 +24,9 @@ const USAGE = `pie: local code completion engine (WebGPU)
   pie pull ORG/NAME/FILE | ORG/NAME:QUANT | ID [--json]
                                                        downloads into the Hugging Face cache; prints the path
   pie models [--json]                                  the catalog, and what the Hugging Face cache holds
+  pie soak [--model FILE] [--documents N] [--steps N] [--seed S] [--json]
+                                                       random edits and completions across documents: errors by kind,
+                                                       GPU bytes before and after, caches against a full recomputation
   pie replay --model FILE --document FILE --edits FILE.jsonl --method pie|cfe|prefix|full [--compare METHOD]
                [--resync-threshold ROWS] [--refresh-window TOKENS] [--json]
 
@@ -247,6 +251,33 @@ function round(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
+/** True when the run was clean: no error, no GPU bytes gained, every cache exact. */
+async function cmdSoak(argv: string[]): Promise<boolean> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { model: { type: 'string' }, documents: { type: 'string' }, steps: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
+  const { ctx, model } = await openModel(await modelPath(values.model));
+  try {
+    const r = await soak(model, {
+      documents: num(values.documents, 'documents', 4),
+      steps: num(values.steps, 'steps', 2000),
+      seed: num(values.seed, 'seed', 1),
+      onProgress: (step) => process.stderr.write(`step ${step}\n`),
+    });
+    const errors = Object.entries(r.errors).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
+    printTable(['steps', 'edits', 'completions', 'accepted', 'cancelled', 're-syncs', 'closed and reopened', 'errors', 'GPU bytes start -> end', 'layer 0 / all layers after re-sync', 'seconds'], [
+      [String(r.steps), String(r.edits), String(r.completions), String(r.accepted), String(r.cancelled), String(r.resyncs), String(r.reopened), errors, `${r.gpuBytesStart} -> ${r.gpuBytesEnd}`, `${r.worstLayer0.toExponential(1)} / ${r.worstAfterResync.toExponential(1)}`, r.seconds.toFixed(1)],
+    ]);
+    console.log(`device: ${ctx.describe()}`);
+    if (values.json) console.log(JSON.stringify({ device: ctx.describe(), ...r }));
+    return Object.keys(r.errors).length === 0 && r.cachesExact && r.gpuBytesEnd === r.gpuBytesStart;
+  } finally {
+    model.destroy();
+    ctx.destroy();
+  }
+}
+
 async function main(): Promise<number> {
   const [cmd, ...rest] = process.argv.slice(2);
   try {
@@ -272,6 +303,8 @@ async function main(): Promise<number> {
         await pull(positionals[0]!, values.json);
         return 0;
       }
+      case 'soak':
+        return (await cmdSoak(rest)) ? 0 : 1;
       case 'models': {
         const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } } });
         await models(values.json);

@@ -15,7 +15,7 @@ import type { TextChange } from '../../src/engine/kv/mirror.js';
 import { fixture, skipOrFail } from '../helpers/fixtures.js';
 import { normalisedError, testGpu } from '../helpers/gpu.js';
 import { F16, randomModel, type RandomModelSpec } from '../helpers/random-model.js';
-import { fullRecomputation, kvRowsOf, layerError } from '../helpers/session-kv.js';
+import { fullRecomputation, kvRowsOf, layerError } from '../../src/engine/verify.js';
 
 /** Layer-0 K/V against a full recomputation (normalised error): as session.test.ts. A moved row's key is re-rotated in
  *  f32 (about 1e-7 per rotation); layer 0 depends on nothing but the token and its position. */
@@ -121,9 +121,9 @@ for (const fam of FAMILIES) {
         assert.ok(pie.stats.tokensEncoded < pie.tokens.length / 2, 'pie must not re-encode the document');
       }
       assert.ok(pie.staleRows > 0, 'rows after an edit are stale');
-      const e0 = await layerError(ctx, pie, 0);
+      const e0 = await layerError(pie, 0);
       const last = model.config.nLayers - 1;
-      const deep = await layerError(ctx, pie, last);
+      const deep = await layerError(pie, last);
       t.diagnostic(`layer 0: K ${e0.k.toExponential(2)}, V ${e0.v.toExponential(2)}; layer ${last} K before resync ${deep.k.toExponential(2)}`);
       assert.ok(e0.k <= TOL_LAYER0 && e0.v <= TOL_LAYER0, `layer 0 differs: K ${e0.k}, V ${e0.v}`);
       assert.ok(deep.k > MIN_STALE_DIFF, `stale rows should differ in layer ${last} before a resync (${deep.k})`);
@@ -131,8 +131,8 @@ for (const fam of FAMILIES) {
       assert.equal(pie.staleRows, 0);
       const full = await fullRecomputation(pie);
       for (let l = 0; l < model.config.nLayers; l++) {
-        const x = await kvRowsOf(ctx, pie, l);
-        const y = await kvRowsOf(ctx, full, l);
+        const x = await kvRowsOf(pie, l);
+        const y = await kvRowsOf(full, l);
         const [ek, ev] = [normalisedError(x.k, y.k), normalisedError(x.v, y.v)];
         assert.ok(ek <= TOL_LAYER0 && ev <= TOL_LAYER0, `layer ${l} differs after resync: K ${ek}, V ${ev}`);
       }
@@ -147,7 +147,7 @@ for (const fam of FAMILIES) {
       const cursor = at('stddev(xs)\n    return [');
       pie.moveCursor(cursor);
       await pie.flush();
-      let e = await layerError(ctx, pie, 0);
+      let e = await layerError(pie, 0);
       t.diagnostic(`cursor move: moved ${pie.stats.rowsMoved}, dropped ${pie.stats.rowsDropped}, encoded ${pie.stats.tokensEncoded}; layer 0 K ${e.k.toExponential(2)}, V ${e.v.toExponential(2)}`);
       assert.ok(e.k <= TOL_LAYER0 && e.v <= TOL_LAYER0, `layer 0 after the cursor move: K ${e.k}, V ${e.v}`);
       const ins = 'def variance(xs):\n    return stddev(xs) ** 2\n\n\n';
@@ -157,13 +157,13 @@ for (const fam of FAMILIES) {
       ]);
       assert.equal(pie.cursor, cursor + ins.length);
       await pie.flush();
-      e = await layerError(ctx, pie, 0);
+      e = await layerError(pie, 0);
       t.diagnostic(`edits on both sides: moved ${pie.stats.rowsMoved}, encoded ${pie.stats.tokensEncoded}; layer 0 K ${e.k.toExponential(2)}, V ${e.v.toExponential(2)}`);
       assert.ok(pie.stats.rowsMoved > 0, 'the insertion before the cursor moves every row after it');
       assert.ok(e.k <= TOL_LAYER0 && e.v <= TOL_LAYER0, `layer 0 after edits: K ${e.k}, V ${e.v}`);
       await pie.resync();
       for (let l = 0; l < model.config.nLayers; l++) {
-        const el = await layerError(ctx, pie, l);
+        const el = await layerError(pie, l);
         assert.ok(el.k <= TOL_LAYER0 && el.v <= TOL_LAYER0, `layer ${l} differs after resync: K ${el.k}, V ${el.v}`);
       }
       pie.destroy();
@@ -174,14 +174,14 @@ for (const fam of FAMILIES) {
       // no refresh window: besides the inserted text, rows are only re-rotated, never re-encoded
       const pie = await open('pie', { refreshWindow: 0 });
       const n = pie.tokens.length;
-      const original = await kvRowsOf(ctx, pie, 0);
+      const original = await kvRowsOf(pie, 0);
       const where = at('def stddev');
       const ins = '# the spread of xs around its mean, in its units:\n';
       pie.applyEdits([{ rangeOffset: where, rangeLength: 0, text: ins }]);
       await pie.flush();
       const d = pie.tokens.length - n;
       const moved = pie.stats.rowsMoved;
-      const there = await layerError(ctx, pie, 0);
+      const there = await layerError(pie, 0);
       t.diagnostic(`+${d}: moved ${moved}, encoded ${pie.stats.tokensEncoded}; layer 0 vs full K ${there.k.toExponential(2)}, V ${there.v.toExponential(2)}`);
       assert.ok(d >= 8 && moved > 0, `inserted ${d} tokens, moved ${moved} rows`);
       assert.ok(there.k <= TOL_LAYER0 && there.v <= TOL_LAYER0, `layer 0 after +${d}: K ${there.k}, V ${there.v}`);
@@ -190,9 +190,9 @@ for (const fam of FAMILIES) {
       assert.equal(pie.text, TEXT);
       assert.equal(pie.tokens.length, n);
       assert.ok(pie.stats.rowsMoved > 0);
-      const back = await kvRowsOf(ctx, pie, 0);
+      const back = await kvRowsOf(pie, 0);
       const [ek, ev] = [normalisedError(back.k, original.k), normalisedError(back.v, original.v)];
-      const full = await layerError(ctx, pie, 0);
+      const full = await layerError(pie, 0);
       t.diagnostic(`-${d}: moved ${pie.stats.rowsMoved}, encoded ${pie.stats.tokensEncoded}; layer 0 vs original K ${ek.toExponential(2)}, V ${ev.toExponential(2)}; vs full K ${full.k.toExponential(2)}`);
       assert.ok(ek <= TOL_LAYER0 && ev <= TOL_LAYER0, `layer 0 after +${d} then -${d}: K ${ek}, V ${ev}`);
       assert.ok(full.k <= TOL_LAYER0 && full.v <= TOL_LAYER0, `layer 0 vs full after the round trip: K ${full.k}, V ${full.v}`);

@@ -14,7 +14,7 @@ import type { TextChange } from '../../src/engine/kv/mirror.js';
 import { withFimTokens } from '../helpers/fim-model.js';
 import { fixtureModel, skipOrFail } from '../helpers/fixtures.js';
 import { normalisedError, testGpu } from '../helpers/gpu.js';
-import { kvRowsOf as rowsOf, layerError } from '../helpers/session-kv.js';
+import { kvRowsOf as rowsOf, layerError } from '../../src/engine/verify.js';
 
 const STORY =
   'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big red ball. She wanted to play with it, so she ran to her mom.';
@@ -28,8 +28,8 @@ const EDITS: TextChange[][] = [
 ];
 
 /** Worst normalised layer-0 K/V error of `s` against a 'full' session of the same text and cursor. */
-async function layer0Error(ctx: GpuContext, s: DocumentSession): Promise<number> {
-  const e = await layerError(ctx, s, 0);
+async function layer0Error(s: DocumentSession): Promise<number> {
+  const e = await layerError(s, 0);
   return Math.max(e.k, e.v);
 }
 
@@ -42,7 +42,7 @@ const rowsHeld = (s: DocumentSession): number => s.cache.positions.filter((p) =>
  * re-encode (the logits token among them), it encodes only the completion's last token (sampled, never fed, unless a
  * stop token ended it); layer-0 K and V equal a full recomputation's.
  */
-async function checkAccept(t: { diagnostic(m: string): void }, ctx: GpuContext, s: DocumentSession, c: Completion): Promise<void> {
+async function checkAccept(t: { diagnostic(m: string): void }, s: DocumentSession, c: Completion): Promise<void> {
   const [head, tail, cursor] = [s.text.slice(0, s.cursor), s.text.slice(s.cursor), s.cursor];
   s.accept(c);
   assert.equal(s.text, head + c.text + tail);
@@ -50,7 +50,7 @@ async function checkAccept(t: { diagnostic(m: string): void }, ctx: GpuContext, 
   const stale = s.staleRows;
   await s.flush();
   const refreshed = stale - s.staleRows;
-  const err = await layer0Error(ctx, s);
+  const err = await layer0Error(s);
   const { tokensEncoded, rowsMoved, rowsDropped } = s.stats;
   t.diagnostic(`accept ${c.tokens.length} tokens (${c.stopReason}): encoded ${tokensEncoded} (${refreshed} of them stale rows), moved ${rowsMoved}, dropped ${rowsDropped}, layer 0 ${err.toExponential(2)}`);
   assert.ok(tokensEncoded - refreshed <= (c.stopReason === 'eos' ? 1 : 2), `encoded ${tokensEncoded}, ${refreshed} of them stale rows`);
@@ -93,21 +93,21 @@ describe('DocumentSession on stories260K', async () => {
     assert.ok(pie.staleRows > 0, 'rows after an edit are stale');
     const full = await open('full', pie.text);
     assert.deepEqual(pie.tokens, full.tokens);
-    const a = await rowsOf(ctx, pie, 0);
-    const b = await rowsOf(ctx, full, 0);
+    const a = await rowsOf(pie, 0);
+    const b = await rowsOf(full, 0);
     const ek = normalisedError(a.k, b.k);
     const ev = normalisedError(a.v, b.v);
     t.diagnostic(`layer 0: K ${ek.toExponential(2)}, V ${ev.toExponential(2)}`);
     assert.ok(ek <= 1e-5 && ev <= 1e-5, `layer 0 differs: K ${ek}, V ${ev}`);
     // deeper layers of stale rows differ (their left context changed): PIE is not a recomputation
-    const deep = normalisedError((await rowsOf(ctx, pie, 4)).k, (await rowsOf(ctx, full, 4)).k);
+    const deep = normalisedError((await rowsOf(pie, 4)).k, (await rowsOf(full, 4)).k);
     t.diagnostic(`layer 4 K before resync: ${deep.toExponential(2)}`);
     assert.ok(deep > 1e-4, 'stale rows should differ in deep layers before a resync');
     await pie.resync();
     assert.equal(pie.staleRows, 0);
     for (let l = 0; l < model.config.nLayers; l++) {
-      const x = await rowsOf(ctx, pie, l);
-      const y = await rowsOf(ctx, full, l);
+      const x = await rowsOf(pie, l);
+      const y = await rowsOf(full, l);
       assert.ok(normalisedError(x.k, y.k) <= 1e-5 && normalisedError(x.v, y.v) <= 1e-5, `layer ${l} differs after resync`);
     }
     pie.destroy();
@@ -120,8 +120,8 @@ describe('DocumentSession on stories260K', async () => {
     cfe.applyEdits(EDITS[0]!);
     await cfe.flush();
     const full = await open('full', cfe.text);
-    const a = await rowsOf(ctx, cfe, 0);
-    const b = await rowsOf(ctx, full, 0);
+    const a = await rowsOf(cfe, 0);
+    const b = await rowsOf(full, 0);
     assert.ok(normalisedError(a.k, b.k) > 1e-3, 'cfe keys should be at their old positions');
     assert.ok(normalisedError(a.v, b.v) <= 1e-5);
     cfe.destroy();
@@ -151,7 +151,7 @@ describe('DocumentSession on stories260K', async () => {
     const full = await open('full');
     full.moveCursor(at);
     await full.flush();
-    const ek = normalisedError((await rowsOf(ctx, s, 0)).k, (await rowsOf(ctx, full, 0)).k);
+    const ek = normalisedError((await rowsOf(s, 0)).k, (await rowsOf(full, 0)).k);
     assert.ok(ek <= 1e-5, `layer 0 K after the completion: ${ek}`);
     s.destroy();
     full.destroy();
@@ -287,7 +287,7 @@ describe('DocumentSession on stories260K', async () => {
     assert.equal(c.stopReason, 'suffix');
     assert.equal(c.text, a);
     assert.deepEqual(c.tokens, g.tokens.slice(0, c.tokens.length), 'the completion is greedy generation from the prefix');
-    await checkAccept(t, ctx, d, c);
+    await checkAccept(t, d, c);
     assert.equal(d.text, P + a + tail);
     d.destroy();
     // at the start of a line the suffix has no line break before its next line: the completion keeps its own
@@ -308,7 +308,7 @@ describe('DocumentSession on stories260K', async () => {
     const at = STORY.indexOf(' One day');
     const c = await s.complete({ offset: at, maxTokens: 12 });
     assert.equal(c.stopReason, 'maxTokens');
-    await checkAccept(t, ctx, s, c);
+    await checkAccept(t, s, c);
     // prefix and generated rows were computed with exactly their left context: a completion now equals generation
     // from the prefix, and encodes only its logits token (the completion's last, unfed, token)
     const prefix = s.text.slice(0, s.cursor);
@@ -397,7 +397,7 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
     await s.flush();
     t.diagnostic(`cursor move: moved ${s.stats.rowsMoved}, dropped ${s.stats.rowsDropped}, encoded ${s.stats.tokensEncoded} of ${s.tokens.length}`);
     assert.ok(s.stats.rowsMoved > 0 && s.stats.tokensEncoded < 8, 'the suffix sentinel moves; the rows stay');
-    let err = await layer0Error(ctx, s);
+    let err = await layer0Error(s);
     assert.ok(err <= 1e-5, `layer 0 after the cursor move: ${err}`);
     s.applyEdits([
       { rangeOffset: 40, rangeLength: 0, text: ' happy' }, // before the cursor
@@ -406,12 +406,12 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
     assert.equal(s.cursor, at + 6);
     assert.deepEqual(s.tokens, fimSequence(s.text, s.cursor));
     await s.flush();
-    err = await layer0Error(ctx, s);
+    err = await layer0Error(s);
     t.diagnostic(`edits on both sides: moved ${s.stats.rowsMoved}, encoded ${s.stats.tokensEncoded}; layer 0 ${err.toExponential(2)}`);
     assert.ok(err <= 1e-5, `layer 0 after edits: ${err}`);
     s.moveCursor(s.text.length - 10);
     await s.flush();
-    err = await layer0Error(ctx, s);
+    err = await layer0Error(s);
     assert.ok(err <= 1e-5, `layer 0 after a cursor move to the right: ${err}`);
     s.destroy();
   });
@@ -449,7 +449,7 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
     assert.equal(c.stopReason, 'eos');
     assert.deepEqual(c.tokens, g.tokens.slice(0, k));
     // every generated token was fed: after accept, none is encoded
-    await checkAccept(t, ctx, s, c);
+    await checkAccept(t, s, c);
     s.destroy();
     m.destroy();
   });
@@ -483,7 +483,7 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
     const s = await open('pie');
     const c = await s.complete({ offset: at, maxTokens: 12 });
     assert.equal(c.stopReason, 'maxTokens');
-    await checkAccept(t, ctx, s, c);
+    await checkAccept(t, s, c);
     assert.deepEqual(s.tokens, fimSequence(s.text, s.cursor));
     s.destroy();
   });
@@ -512,7 +512,7 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
     t.diagnostic(`cursor move over ${moved} chars: moved ${s.stats.rowsMoved}, dropped ${s.stats.rowsDropped}, encoded ${s.stats.tokensEncoded} of ${s.tokens.length}`);
     // the text between the two cursors leaves the prefix's tail (its rows dropped) and is encoded at the suffix's head
     assert.ok(s.stats.rowsDropped > 0 && s.stats.tokensEncoded >= s.stats.rowsDropped - 2);
-    let err = await layer0Error(ctx, s);
+    let err = await layer0Error(s);
     assert.ok(err <= 1e-5, `layer 0 after the cursor move: ${err}`);
     // typing at the cursor: an append, nothing after it moves (with psm the whole suffix would)
     await s.resync();
@@ -529,7 +529,7 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
     ]);
     assert.deepEqual(s.tokens, spmSequence(s.text, s.cursor));
     await s.flush();
-    err = await layer0Error(ctx, s);
+    err = await layer0Error(s);
     t.diagnostic(`edits on both sides: moved ${s.stats.rowsMoved}, encoded ${s.stats.tokensEncoded}; layer 0 ${err.toExponential(2)}`);
     assert.ok(s.stats.rowsMoved > 0 && err <= 1e-5, `layer 0 after edits: ${err}`);
     s.destroy();
@@ -557,7 +557,7 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
     const s = await openSpm('pie');
     const c = await s.complete({ offset: at, maxTokens: 12 });
     assert.equal(c.stopReason, 'maxTokens');
-    await checkAccept(t, ctx, s, c);
+    await checkAccept(t, s, c);
     assert.deepEqual(s.tokens, spmSequence(s.text, s.cursor));
     s.destroy();
   });

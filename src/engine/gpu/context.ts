@@ -39,6 +39,8 @@ export class GpuContext {
   private readonly checkedShaders = new Set<string>();
   private lostReason: string | null = null;
   /** Validation and out-of-memory errors the device reported since the last read (a bad shader, a bad binding). */
+  private live = 0;
+  private readonly retired: GPUBuffer[] = [];
   private readonly errors: { kind: 'out-of-memory' | 'internal'; text: string }[] = [];
   /** Uniform arena reused across batches: queue.writeBuffer is ordered with submits, so reuse is safe. */
   private arena: GPUBuffer | null = null;
@@ -120,7 +122,39 @@ export class GpuContext {
     if (size > this.device.limits.maxBufferSize) {
       throw new GpuMemoryError(`${label} needs ${fmtBytes(size)}, over this device's largest buffer (${fmtBytes(this.device.limits.maxBufferSize)})`);
     }
-    return this.device.createBuffer({ label, size, usage });
+    const buf = this.device.createBuffer({ label, size, usage });
+    this.live += size;
+    // counted until destroyed (once): liveBytes shows what the engine holds, and a leak as growth
+    const destroy = buf.destroy.bind(buf);
+    let gone = false;
+    buf.destroy = () => {
+      if (!gone) this.live -= size;
+      gone = true;
+      destroy();
+    };
+    return buf;
+  }
+
+  /**
+   * Destroys `buf` once the work submitted next is done: for a scratch buffer replaced by a larger one while a batch
+   * that binds it is still being recorded (its bind groups are made at submit).
+   */
+  retire(buf: GPUBuffer): void {
+    this.retired.push(buf);
+  }
+
+  /** @internal after a batch's submit: the retired buffers go when the device has finished it. */
+  afterSubmit(): void {
+    if (this.retired.length === 0) return;
+    const bufs = this.retired.splice(0);
+    void this.device.queue.onSubmittedWorkDone().then(() => {
+      for (const b of bufs) b.destroy();
+    });
+  }
+
+  /** Bytes of the buffers made by buffer() and not destroyed yet (weights, caches, scratch; not read-back staging). */
+  get liveBytes(): number {
+    return this.live;
   }
 
   /** A storage buffer holding `data` (padded to 16 bytes). */
@@ -305,6 +339,7 @@ export class Batch {
     }
     pass?.end();
     device.queue.submit([enc.finish()]);
+    this.ctx.afterSubmit();
     this.steps.length = 0;
     this.uniformBytes = 0;
   }

@@ -96,7 +96,8 @@ const scratch = new WeakMap<GpuContext, GPUBuffer>();
 function scratchFor(ctx: GpuContext, floats: number): GPUBuffer {
   const have = scratch.get(ctx);
   if (have && have.size >= floats * 4) return have;
-  // The old buffer may still be bound by a recorded, unsubmitted batch, so it is dropped, not destroyed.
+  // The old buffer may still be bound by a recorded, unsubmitted batch: it goes once that batch has run.
+  if (have) ctx.retire(have);
   const buf = ctx.buffer(Math.max(floats * 4, (have?.size ?? 0) * 2), 'attention.part');
   scratch.set(ctx, buf);
   return buf;
