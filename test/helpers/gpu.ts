@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import type { GpuContext } from '../../src/engine/gpu/context.js';
 import { acquireNodeGpu } from '../../src/engine/gpu/node.js';
 import { rng } from '../../src/engine/util/rng.js';
+import { relativeError } from '../../src/engine/verify.js';
 
 export { rng };
 
@@ -26,16 +27,7 @@ export function randn(n: number, seed: number, scale = 1): Float32Array {
 }
 
 /** ||a - b|| / max(||b||, tiny). */
-export function normalisedError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, 'length mismatch');
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
-}
+export const normalisedError = relativeError;
 
 export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
   for (let i = 0; i < actual.length; i++) {
