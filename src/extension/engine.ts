@@ -21,7 +21,7 @@ import type { UnavailableReason, DeviceLimits, EngineMessage, EngineSettings, Ho
 
 export type EngineState =
   | { kind: 'starting'; detail: string; fraction?: number }
-  | { kind: 'ready'; device: string; limits: DeviceLimits; model: ModelInfo; loadMs: number }
+  | { kind: 'ready'; device: string; cpu: boolean; limits: DeviceLimits; model: ModelInfo; loadMs: number }
   | { kind: 'unavailable'; message: string; reason: UnavailableReason };
 
 export const VIEW_ID = 'pie.engine';
@@ -174,7 +174,7 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
         console.log(`[pie engine] ${m.message}`);
         break;
       case 'ready':
-        this.setState({ kind: 'ready', device: m.device, limits: m.limits, model: m.model, loadMs: m.loadMs });
+        this.setState({ kind: 'ready', device: m.device, cpu: m.cpu, limits: m.limits, model: m.model, loadMs: m.loadMs });
         break;
       case 'unavailable':
         this.failAll();

@@ -10,7 +10,6 @@ import type { Config } from './config.js';
 import type { EngineState } from './engine.js';
 
 const MB = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(n < 10e6 ? 1 : 0)} MB`);
-const CPU_ADAPTER = /lavapipe|llvmpipe|swiftshader|cpu/i;
 /** WebGPU's default binding limit, for the fit check before the engine has reported its device. */
 const DEFAULT_BINDING = 128 * 2 ** 20;
 
@@ -24,7 +23,7 @@ export async function hubOptions(config: Config): Promise<HubOptions> {
 export function deviceBudget(config: Config, engine: EngineState): DeviceBudget {
   const maxBindingBytes = engine.kind === 'ready' ? engine.limits.maxStorageBufferBindingSize : DEFAULT_BINDING;
   if (config.gpuMemoryGiB > 0) return { memoryBytes: config.gpuMemoryGiB * 2 ** 30, memoryAssumed: false, maxBindingBytes };
-  if (engine.kind === 'ready' && CPU_ADAPTER.test(engine.device)) return { memoryBytes: totalmem() / 2, memoryAssumed: false, maxBindingBytes, software: true };
+  if (engine.kind === 'ready' && engine.cpu) return { memoryBytes: totalmem() / 2, memoryAssumed: false, maxBindingBytes, software: true };
   return { memoryBytes: 4 * 2 ** 30, memoryAssumed: true, maxBindingBytes };
 }
 

@@ -192,13 +192,18 @@ export async function repoGgufFiles(o: HubOptions, repo: string, revision = 'mai
   return out;
 }
 
+/** Whether a .gguf file's name ends in the quantization (`-Q4_K_M.gguf`, `.q8_0.gguf`, any case). */
+function hasQuant(file: string, quant: string): boolean {
+  return new RegExp(`[-._]${quant.replace(/[.]/g, '\\.')}\\.gguf$`, 'i').test(file);
+}
+
 /** The file a reference names: its own, or the .gguf file whose name carries its quantization (`-Q4_K_M.gguf`,
  *  `.q4_k_m.gguf`); split files (`-00001-of-00003`) are refused: the engine reads one file. */
 export async function resolveRefFile(o: HubOptions, ref: ModelRef): Promise<string> {
   if (ref.file) return ref.file;
   const files = await repoGgufFiles(o, ref.repo, ref.revision);
   const q = ref.quant!.toLowerCase();
-  const match = files.filter((f) => new RegExp(`[-._]${q.replace(/[.]/g, '\\.')}\\.gguf$`, 'i').test(f.file));
+  const match = files.filter((f) => hasQuant(f.file, q));
   if (match.length === 1) return match[0]!.file;
   const names = files.map((f) => f.file).join(', ') || 'none';
   if (match.length > 1) throw new HubError('bad-reference', `${ref.repo} has several ${ref.quant} files (${names}): name one, as hf:${ref.repo}/FILE.`);
@@ -246,7 +251,7 @@ export async function resolveModel(spec: string, o: HubOptions, d: DownloadOptio
   const cached = ref.file ? await cachedFile(o, ref.repo, ref.file, ref.revision) : null;
   if (cached) return { path: cached, repo: ref.repo, file: ref.file!, cached: true };
   if (ref.quant) {
-    const local = (await scanCache(o)).filter((m) => m.repo === ref.repo && new RegExp(`[-._]${ref.quant}\\.gguf$`, 'i').test(m.file));
+    const local = (await scanCache(o)).filter((m) => m.repo === ref.repo && hasQuant(m.file, ref.quant!));
     const pick = local.find((m) => m.refs.includes(ref.revision)) ?? (o.offline ? local[0] : undefined);
     if (pick) return { path: pick.path, repo: ref.repo, file: pick.file, cached: true };
   }

@@ -97,7 +97,8 @@ export type EngineMessage =
    *  may be in flight (ModelLoadOptions), each answered by its id. */
   | { type: 'read'; id: number; offset: number; length: number }
   /** loadMs: the model streamed in and uploaded; warmupMs: the kernels compiled by a scratch completion after that. */
-  | { type: 'ready'; device: string; features: string[]; limits: DeviceLimits; model: ModelInfo; loadMs: number; warmupMs: number }
+  /** cpu: the adapter is a CPU driver (GpuContext.info.cpu). */
+  | { type: 'ready'; device: string; cpu: boolean; features: string[]; limits: DeviceLimits; model: ModelInfo; loadMs: number; warmupMs: number }
   /** No WebGPU, no adapter, a model that will not load, a lost device that could not be recovered. */
   | { type: 'unavailable'; reason: UnavailableReason; message: string }
   | { type: 'completion'; id: number; uri: string; version: number; text: string; stopReason: string; stats: CompletionStats }

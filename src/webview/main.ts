@@ -180,7 +180,7 @@ async function boot(init: Extract<HostMessage, { type: 'init' }>, reopen: Return
   const info = EngineServer.modelInfo(model, init.modelName, init.settings);
   view.ready(device, info, loadMs, warmupMs);
   const limits = { maxStorageBufferBindingSize: ctx.limits.maxStorageBufferBindingSize, maxBufferSize: ctx.limits.maxBufferSize };
-  post({ type: 'ready', device, features, limits, model: info, loadMs, warmupMs });
+  post({ type: 'ready', device, cpu: ctx.info.cpu, features, limits, model: info, loadMs, warmupMs });
   booting = false;
   // A lost device (driver reset, GPU removed): re-create it, reload the model and re-open the documents.
   void ctx.device.lost.then(async (info) => {

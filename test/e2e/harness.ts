@@ -594,12 +594,6 @@ export class VsCode {
     await widget.locator(`.quick-input-list .monaco-list-row[data-index="${index}"]`).click({ timeout: 5_000 });
   }
 
-  /** Merges `settings` into the user settings.json (VS Code reads the file again on change). */
-  updateSettings(settings: Record<string, unknown>): void {
-    const file = join(this.dirs().user, 'User', 'settings.json');
-    writeFileSync(file, JSON.stringify({ ...(JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>), ...settings }, null, 2));
-  }
-
   /** The user settings as they are now in settings.json. */
   userSettings(): Record<string, unknown> {
     return JSON.parse(readFileSync(join(this.dirs().user, 'User', 'settings.json'), 'utf8')) as Record<string, unknown>;
