@@ -20,7 +20,20 @@ const builds = [
     target: 'node20',
     // Native or heavy packages stay outside the bundle and are resolved from node_modules at run time.
     external: ['webgpu', 'node-llama-cpp'],
-    banner: { js: '#!/usr/bin/env node' },
+    // CommonJS packages in the bundle (vscode-languageserver) require Node's built-ins: an ESM bundle needs a require
+    banner: { js: "#!/usr/bin/env node\nimport { createRequire as pieCreateRequire } from 'node:module';\nconst require = pieCreateRequire(import.meta.url);" },
+  },
+  {
+    // the language server the extension starts (pie.engineHost): Dawn comes from dist/webgpu (scripts/stage-webgpu.mjs
+    // copies the webgpu package there, with one platform's dawn.node), as a .vsix holds no node_modules
+    ...common,
+    entryPoints: { server: 'src/lsp/main.ts' },
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outExtension: { '.js': '.mjs' },
+    banner: { js: "import { createRequire as pieCreateRequire } from 'node:module';\nconst require = pieCreateRequire(import.meta.url);" },
+    plugins: [{ name: 'webgpu-beside', setup: (b) => b.onResolve({ filter: /^webgpu$/ }, () => ({ path: './webgpu/index.js', external: true })) }],
   },
   {
     ...common,

@@ -12,6 +12,7 @@ import { generate } from '../engine/generate.js';
 import { DocumentSession, METHODS, type Method } from '../engine/session.js';
 import { benchEdit, printBenchEdit } from './bench-edit.js';
 import { readTraceFiles, replay } from './replay.js';
+import { serve } from '../lsp/server.js';
 
 const USAGE = `pie: local code completion engine (WebGPU)
 
@@ -24,6 +25,8 @@ const USAGE = `pie: local code completion engine (WebGPU)
   pie pull ORG/NAME/FILE | ORG/NAME:QUANT | ID [--json]
                                                        downloads into the Hugging Face cache; prints the path
   pie models [--json]                                  the catalog, and what the Hugging Face cache holds
+  pie serve --stdio [--model FILE]                     a language server (LSP 3.18 inline completions) on standard
+                                                       input and output; docs/lsp.md
   pie soak [--model FILE] [--documents N] [--steps N] [--seed S] [--json]
                                                        random edits and completions across documents: errors by kind,
                                                        GPU bytes before and after, caches against a full recomputation
@@ -305,6 +308,13 @@ async function main(): Promise<number> {
       }
       case 'soak':
         return (await cmdSoak(rest)) ? 0 : 1;
+      case 'serve': {
+        const { values } = parseArgs({ args: rest, options: { stdio: { type: 'boolean', default: false }, model: { type: 'string' } } });
+        if (!values.stdio) throw new UsageError('serve speaks LSP over standard input and output: pie serve --stdio');
+        const conn = serve({ model: values.model, resolveModel: modelPath });
+        await new Promise<void>((resolve) => conn.onExit(resolve));
+        return 0;
+      }
       case 'models': {
         const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } } });
         await models(values.json);

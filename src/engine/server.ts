@@ -12,7 +12,7 @@
 //
 // Documents larger than a cache: the session holds a window of the text around the cursor (the engine keeps the whole
 // text as a string and translates offsets); an edit that straddles the window or a cursor near its edge rebuilds it.
-import type { CompletionStats, EngineMessage, EngineSettings, HostMessage, ModelInfo, WireChange } from '../protocol/messages.js';
+import type { CacheView, CompletionStats, EngineMessage, EngineSettings, HostMessage, ModelInfo, WireChange } from '../protocol/messages.js';
 import type { GpuContext } from './gpu/context.js';
 import { failureOf } from './errors.js';
 import { KvCache } from './kv/cache.js';
@@ -38,6 +38,15 @@ interface Doc {
   offered: { completion: Completion; at: number } | null;
   lastUsed: number;
   noticeSent: boolean;
+}
+
+/** A document as the server holds it, to re-open it elsewhere; cached: it had a KV cache. */
+export interface DocumentSnapshot {
+  uri: string;
+  version: number;
+  text: string;
+  cursor: number;
+  cached: boolean;
 }
 
 export interface ServerOptions {
@@ -169,14 +178,40 @@ export class EngineServer {
     }
   }
 
-  /** The open documents' texts and cursors, to re-open them on a new device after a loss. */
-  documents(): { uri: string; version: number; text: string; cursor: number }[] {
-    return [...this.docs.values()].map(({ uri, version, text, cursor }) => ({ uri, version, text, cursor }));
+  /** The open documents' texts and cursors, and whether each had a cache, to re-open them on a new device. */
+  documents(): DocumentSnapshot[] {
+    return [...this.docs.values()].map(({ uri, version, text, cursor, session }) => ({ uri, version, text, cursor, cached: session !== null }));
+  }
+
+  /** Re-opens documents (a new device after a loss) and re-encodes the caches of those that had one, most recently
+   *  used first within the cache budget; resolves with how many were re-encoded. Requests queue behind it. */
+  restore(docs: DocumentSnapshot[]): Promise<number> {
+    let encoded = 0;
+    return this.enqueue(async () => {
+      for (const { uri, version, text, cursor } of docs) this.document({ type: 'open', uri, version, text, cursor });
+      for (const s of docs) {
+        const d = this.docs.get(s.uri);
+        if (!s.cached || !d) continue;
+        const need = KvCache.bytesFor(this.model.config, this.maxRows);
+        if (this.cacheBytes + need > this.settings.cacheBudgetMiB * 2 ** 20) break;
+        await this.ensureSession(d);
+        await d.session!.flush();
+        encoded++;
+      }
+    }).then(() => encoded);
   }
 
   /** The session of a document, if it has one now (for the engine panel and tests). */
   session(uri: string): DocumentSession | null {
     return this.docs.get(uri)?.session ?? null;
+  }
+
+  /** What the engine panel draws of a document's cache: each row's state in document order and the last plan. */
+  cacheView(uri: string | null): CacheView | null {
+    const s = uri ? this.session(uri) : null;
+    if (!s) return null;
+    const f = s.stats;
+    return { rows: s.rowStates(), capacity: s.cache.maxRows, stale: s.staleRows, plan: { rowsMoved: f.rowsMoved, rowsDropped: f.rowsDropped, tokensEncoded: f.tokensEncoded, applyMs: f.applyMs, encodeMs: f.encodeMs } };
   }
 
   /** GPU bytes held by document caches. */

@@ -7,8 +7,8 @@ import type { FailureKind } from '../engine/errors.js';
 import type { FimMode } from '../engine/session.js';
 
 export type { FailureKind };
-/** Why the engine is not running: a failure's kind, or no navigator.gpu at all in this window. */
-export type UnavailableReason = FailureKind | 'no-webgpu';
+/** Why the engine is not running: a failure's kind ('no-adapter' includes a window without navigator.gpu). */
+export type UnavailableReason = FailureKind;
 
 /** A change as VS Code reports it: offsets in UTF-16 code units, each in the text the previous change left. */
 export interface WireChange {
@@ -68,6 +68,14 @@ export interface CompletionStats {
 /** One cache row in document order, for the engine panel. */
 export type RowState = 'fresh' | 'rotated' | 'inserted' | 'stale';
 
+/** A document's cache as the engine panel draws it: each row's state in document order, and the last edit plan. */
+export interface CacheView {
+  rows: RowState[];
+  capacity: number;
+  stale: number;
+  plan: { rowsMoved: number; rowsDropped: number; tokensEncoded: number; applyMs: number; encodeMs: number };
+}
+
 /** Extension host -> engine. */
 export type HostMessage =
   | { type: 'init'; modelName: string; modelSize: number; settings: EngineSettings; load?: ModelLoadOptions }
@@ -87,7 +95,14 @@ export type HostMessage =
   | { type: 'cancel'; id: number }
   | { type: 'resync'; id: number; uri: string }
   /** The editor's active document, for the engine panel. */
-  | { type: 'focus'; uri: string | null };
+  | { type: 'focus'; uri: string | null }
+  /** The engine runs elsewhere (the language server: `host` names it): the page does not boot one, it draws what the
+   *  extension host forwards, the engine's messages (`mirror`) and the active document's cache (`cacheView`). */
+  | { type: 'remote'; host: string }
+  | { type: 'mirror'; message: EngineMessage }
+  | { type: 'cacheView'; view: CacheView | null }
+  /** Test hook ("PIE: Simulate GPU device loss"): destroy the engine's device; it recovers as from a real loss. */
+  | { type: 'loseDevice' };
 
 /** Engine -> extension host. */
 export type EngineMessage =
@@ -98,7 +113,8 @@ export type EngineMessage =
   | { type: 'read'; id: number; offset: number; length: number }
   /** loadMs: the model streamed in and uploaded; warmupMs: the kernels compiled by a scratch completion after that. */
   /** cpu: the adapter is a CPU driver (GpuContext.info.cpu). */
-  | { type: 'ready'; device: string; cpu: boolean; features: string[]; limits: DeviceLimits; model: ModelInfo; loadMs: number; warmupMs: number }
+  /** restored: the documents the engine re-opened itself, at these versions (a new device after a loss). */
+  | { type: 'ready'; device: string; cpu: boolean; features: string[]; limits: DeviceLimits; model: ModelInfo; loadMs: number; warmupMs: number; restored?: { uri: string; version: number }[] }
   /** No WebGPU, no adapter, a model that will not load, a lost device that could not be recovered. */
   | { type: 'unavailable'; reason: UnavailableReason; message: string }
   | { type: 'completion'; id: number; uri: string; version: number; text: string; stopReason: string; stats: CompletionStats }

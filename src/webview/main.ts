@@ -3,11 +3,9 @@
 // engine panel. Every message it posts carries this page's generation (data-gen, written by the host), so that the host
 // can drop what a replaced page still says.
 import { acquireBrowserGpu } from '../engine/gpu/acquire.js';
-import { fmtBytes, type GpuContext } from '../engine/gpu/context.js';
 import type { ByteSource } from '../engine/model/gguf.js';
-import { LlamaModel } from '../engine/model/model.js';
-import { failureOf } from '../engine/errors.js';
-import { EngineServer, errorMessage } from '../engine/server.js';
+import { EngineHost } from '../engine/host.js';
+import { errorMessage } from '../engine/server.js';
 import type { EngineMessage, HostMessage, ModelLoadOptions, StampedEngineMessage } from '../protocol/messages.js';
 import { DEFAULT_READAHEAD, DirectSource, fmtMiB, type RangeReader, ReadaheadSource } from './model-source.js';
 import { EnginePanelView } from './panel.js';
@@ -97,32 +95,14 @@ async function readPass(source: ByteSource): Promise<number> {
 const reads = new HostReads();
 /** The load in progress: cancelled when this page goes away (another model chosen: the host loads a new page). */
 let loading: ReadaheadSource | DirectSource | null = null;
-let gpu: GpuContext | null = null;
+let host: EngineHost | null = null;
 window.addEventListener('pagehide', () => {
   loading?.cancel('the engine page was replaced');
-  gpu?.destroy();
+  host?.dispose();
 });
-let server: EngineServer | null = null;
-/** Document events that arrive while the engine boots, applied in order once it is up. */
-let backlog: HostMessage[] = [];
-let booting = false;
 
-async function boot(init: Extract<HostMessage, { type: 'init' }>, reopen: ReturnType<EngineServer['documents']> = []): Promise<void> {
-  booting = true;
-  let ctx: GpuContext;
-  try {
-    post({ type: 'booting', stage: 'requesting a WebGPU device' });
-    if (!navigator.gpu) {
-      return post({ type: 'unavailable', reason: 'no-webgpu', message: 'WebGPU is not available in this VS Code window (navigator.gpu is missing). Use a VS Code build with WebGPU, or enable it for the browser that runs code-server.' });
-    }
-    ctx = await acquireBrowserGpu(navigator.gpu);
-    gpu = ctx;
-  } catch (e) {
-    return post({ type: 'unavailable', reason: failureOf(e).kind, message: errorMessage(e) });
-  } finally {
-    booting = false;
-  }
-  booting = true;
+/** The model's bytes for one load: over HTTP when its address answers, else through host messages. */
+async function openModel(init: Extract<HostMessage, { type: 'init' }>) {
   let opts = init.load ?? DEFAULT_LOAD;
   if (opts.transport === 'http' && opts.url) {
     const why = await httpWorks(opts.url);
@@ -132,76 +112,49 @@ async function boot(init: Extract<HostMessage, { type: 'init' }>, reopen: Return
     }
   }
   const mb = (n: number, ms: number) => `${(n / 1e6).toFixed(1)} MB in ${ms.toFixed(0)} ms (${(n / 1e3 / ms).toFixed(1)} MB/s)`;
-  let model: LlamaModel;
-  let loadMs = 0;
-  try {
-    if (opts.readPass) {
-      const pass = modelSource(init.modelSize, opts);
-      loading = pass.source;
-      post({ type: 'booting', stage: `reading ${init.modelName} once without uploading` });
-      const ms = await readPass(pass.source);
-      pass.source.cancel('read pass done');
-      say(`read pass: ${mb(init.modelSize, ms)} over ${pass.what}`);
-    }
-    const { source, what } = modelSource(init.modelSize, opts);
-    loading = source;
-    say(`model bytes: ${what}`);
-    const t0 = performance.now();
-    model = await LlamaModel.load(ctx, source, (p) =>
-      post({ type: 'booting', stage: `loading ${init.modelName}: ${fmtBytes(p.bytesLoaded)} of ${fmtBytes(p.bytesTotal)} (${p.tensorsLoaded}/${p.tensorsTotal} tensors)`, fraction: p.bytesTotal ? p.bytesLoaded / p.bytesTotal : 0 }),
-    );
-    loadMs = performance.now() - t0;
-    const st = source.stats;
-    say(`${init.modelName} loaded in ${loadMs.toFixed(0)} ms: ${mb(init.modelSize, loadMs)}; ${st.reads} reads, ${st.chunks} host requests, ${(st.bytesFetched / 1e6).toFixed(1)} MB fetched${st.directReads ? `, ${st.directReads} direct after the fallback` : ''}`);
-  } catch (e) {
-    booting = false;
+  if (opts.readPass) {
+    const pass = modelSource(init.modelSize, opts);
+    loading = pass.source;
+    post({ type: 'booting', stage: `reading ${init.modelName} once without uploading` });
+    const ms = await readPass(pass.source);
+    pass.source.cancel('read pass done');
+    say(`read pass: ${mb(init.modelSize, ms)} over ${pass.what}`);
+  }
+  const { source, what } = modelSource(init.modelSize, opts);
+  loading = source;
+  const t0 = performance.now();
+  const close = () => {
     loading = null;
-    ctx.destroy();
-    gpu = null;
-    say(`${init.modelName} could not be loaded: ${errorMessage(e)}`);
-    return post({ type: 'unavailable', reason: failureOf(e).kind, message: `${init.modelName} could not be loaded: ${errorMessage(e)}` });
-  }
-  loading = null;
-  // Messages keep going to the backlog until the warm-up is done: it uses the GPU outside the server's queue.
-  const warm = new EngineServer(model, post, init.settings);
-  post({ type: 'booting', stage: 'compiling the kernels' });
-  let warmupMs = 0;
-  try {
-    warmupMs = await warm.warmup();
-  } catch (e) {
-    post({ type: 'log', message: `warm-up failed (the first completion will compile the kernels): ${errorMessage(e)}` });
-  }
-  server = warm;
-  warm.onUpdate = () => view.update(warm);
-  const features = Object.entries(ctx.features)
-    .filter(([, on]) => on)
-    .map(([name]) => name);
-  const device = ctx.describe();
-  const info = EngineServer.modelInfo(model, init.modelName, init.settings);
-  view.ready(device, info, loadMs, warmupMs);
-  const limits = { maxStorageBufferBindingSize: ctx.limits.maxStorageBufferBindingSize, maxBufferSize: ctx.limits.maxBufferSize };
-  post({ type: 'ready', device, cpu: ctx.info.cpu, features, limits, model: info, loadMs, warmupMs });
-  booting = false;
-  // A lost device (driver reset, GPU removed): re-create it, reload the model and re-open the documents.
-  void ctx.device.lost.then(async (info) => {
-    if (info.reason === 'destroyed') return;
-    const docs = server?.documents() ?? [];
-    server?.dispose();
-    server = null;
-    post({ type: 'unavailable', reason: 'device-lost', message: `The GPU device was lost (${info.message || info.reason}); restarting the engine.` });
-    await boot(init, docs);
-  });
-  for (const d of reopen) await server.handle({ type: 'open', ...d });
-  const queued = backlog;
-  backlog = [];
-  for (const m of queued) void server.handle(m);
+    const st = source.stats;
+    say(`${init.modelName}: ${mb(init.modelSize, performance.now() - t0)} over ${what}; ${st.reads} reads, ${st.chunks} requests, ${(st.bytesFetched / 1e6).toFixed(1)} MB fetched${st.directReads ? `, ${st.directReads} direct after the fallback` : ''}`);
+  };
+  return { source, what, close };
 }
+
+/** The engine runs in the language server (pie.engineHost): this page only draws what the host forwards. */
+let remote = false;
 
 window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
   const m = event.data;
   switch (m.type) {
     case 'init':
-      if (!server && !booting) void boot(m);
+      if (host || remote) return;
+      host = new EngineHost({ send: post, acquire: () => acquireBrowserGpu(navigator.gpu), openModel: () => openModel(m) }, m.modelName, m.settings);
+      host.onUpdate = (server) => view.update(server.cacheView(server.focused));
+      void host.start();
+      return;
+    case 'remote':
+      remote = true;
+      view.remote(m.host);
+      return;
+    case 'mirror':
+      view.engineMessage(m.message);
+      return;
+    case 'cacheView':
+      view.update(m.view);
+      return;
+    case 'loseDevice':
+      host?.loseDevice();
       return;
     case 'bytes':
     case 'bytesError':
@@ -214,9 +167,7 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
       view.shown(m);
       return;
   }
-  if (server) void server.handle(m);
-  else if (m.type === 'complete' || m.type === 'resync') post({ type: 'noCompletion', id: m.id, reason: 'error', message: 'the engine is not ready' });
-  else backlog.push(m);
+  void host?.handle(m);
 });
 
 post({ type: 'booting', stage: 'webview loaded' });

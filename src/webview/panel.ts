@@ -3,8 +3,7 @@
 // history. The only DOM code of the engine side.
 import { fmtBytes } from '../engine/gpu/context.js';
 import { slowAdapterNote } from '../engine/gpu/speed.js';
-import type { EngineServer } from '../engine/server.js';
-import type { CompletionStats, EngineMessage, EngineSettings, HostMessage, ModelInfo, RowState } from '../protocol/messages.js';
+import type { CacheView, CompletionStats, EngineMessage, EngineSettings, HostMessage, RowState } from '../protocol/messages.js';
 
 const COLORS: Record<RowState, string> = { fresh: '#3c8dbc', rotated: '#f0ad4e', inserted: '#5cb85c', stale: '#9e9e9e' };
 const HISTORY = 60;
@@ -19,6 +18,8 @@ export class EnginePanelView {
   private last: CompletionStats | null = null;
   private readonly shownLine: HTMLElement;
   private readonly shownHistory: number[] = [];
+  /** Where the engine runs, when not in this page. */
+  private where = '';
 
   constructor(private readonly doc: Document) {
     const body = doc.body;
@@ -56,8 +57,15 @@ export class EnginePanelView {
     this.shownLine.textContent = `Request to ghost text: last ${m.endToEndMs.toFixed(1)} ms (${how}), median ${sorted[sorted.length >> 1]!.toFixed(1)} ms over ${sorted.length}.${m.breakdown ? ` ${m.breakdown}` : ''}`;
   }
 
+  /** The engine runs in another host (the language server): said above what it reports. */
+  remote(host: string): void {
+    this.where = ` (${host})`;
+    this.status.textContent = `The engine runs in ${host}; this panel shows what it reports.`;
+  }
+
   engineMessage(m: EngineMessage): void {
-    if (m.type === 'booting') this.status.textContent = `Starting: ${m.stage}…`;
+    if (m.type === 'booting') this.status.textContent = `Starting${this.where}: ${m.stage}…`;
+    else if (m.type === 'ready') this.ready(m);
     else if (m.type === 'unavailable') this.status.textContent = `Unavailable: ${m.message}`;
     else if (m.type === 'completion') {
       this.last = m.stats;
@@ -67,8 +75,8 @@ export class EnginePanelView {
     }
   }
 
-  ready(device: string, model: ModelInfo, loadMs: number, warmupMs: number): void {
-    this.status.textContent = `WebGPU device: ${device}`;
+  private ready({ device, model, loadMs, warmupMs }: Extract<EngineMessage, { type: 'ready' }>): void {
+    this.status.textContent = `WebGPU device${this.where}: ${device}`;
     this.info.textContent =
       `Model ${model.name} (${model.architecture}): ${model.layers} layers, ${model.heads} heads (${model.kvHeads} KV), head dim ${model.headDim}, ` +
       `vocabulary ${model.vocab}, weights ${fmtBytes(model.weightBytes)} on the GPU, context ${model.contextLength} (KV cache ${fmtBytes(model.kvCacheBytes)} per document), ${model.fim === 'off' ? 'left-to-right' : `fill-in-the-middle (${model.fim.toUpperCase()})`}; loaded in ${loadMs.toFixed(0)} ms, kernels compiled in ${warmupMs.toFixed(0)} ms.` +
@@ -79,11 +87,11 @@ export class EnginePanelView {
     this.info.title = `cache budget ${s.cacheBudgetMiB} MiB, idle re-sync past ${s.resyncThreshold} stale rows, refresh window ${s.refreshWindow}`;
   }
 
-  update(server: EngineServer | null): void {
-    const s = server?.focused ? server.session(server.focused) : null;
+  /** The active document's cache (null: it has none yet). */
+  update(s: CacheView | null): void {
     const ctx = this.canvas.getContext('2d');
     if (!ctx) return;
-    const states = s?.rowStates() ?? [];
+    const states = s?.rows ?? [];
     const cell = 6;
     const perLine = Math.max(16, Math.floor((this.doc.body.clientWidth - 24) / cell));
     this.canvas.width = perLine * cell;
@@ -97,9 +105,9 @@ export class EnginePanelView {
       this.plan.textContent = 'No cache for the active document yet (it is built at the first completion).';
       return;
     }
-    const f = s.stats;
+    const f = s.plan;
     this.plan.textContent =
-      `${states.length} rows of ${s.cache.maxRows}; stale ${s.staleRows} (rotated rows can be stale too). Last plan: ${f.rowsMoved} rows re-rotated, ${f.rowsDropped} dropped, ` +
+      `${states.length} rows of ${s.capacity}; stale ${s.stale} (rotated rows can be stale too). Last plan: ${f.rowsMoved} rows re-rotated, ${f.rowsDropped} dropped, ` +
       `${f.tokensEncoded} tokens encoded (apply ${f.applyMs.toFixed(1)} ms, encode ${f.encodeMs.toFixed(1)} ms).`;
   }
 

@@ -50,7 +50,7 @@ export async function contextFromAdapter(adapter: GPUAdapter, backend: string, c
 /** The browser (webview) path: navigator.gpu. */
 export async function acquireBrowserGpu(gpu: GPU | undefined, powerPreference: GPUPowerPreference = 'high-performance'): Promise<GpuContext> {
   if (!gpu) {
-    throw new NoGpuError('WebGPU is not available here (navigator.gpu is missing). Use a VS Code build with WebGPU enabled, or a machine whose browser engine exposes it.');
+    throw new NoGpuError('WebGPU is not available in this VS Code window (navigator.gpu is missing). Use a VS Code build with WebGPU, or enable it for the browser that runs code-server.');
   }
   const tried: string[] = [];
   for (const options of [{ powerPreference }, { powerPreference, featureLevel: 'compatibility' }] as GPURequestAdapterOptions[]) {

@@ -1,5 +1,6 @@
 // A ByteSource over a file on disk (Node only): positional reads through a fs/promises FileHandle, no whole-file load.
 import { open, type FileHandle } from 'node:fs/promises';
+import { EngineError } from '../errors.js';
 import type { ByteSource } from './gguf.js';
 
 export async function fileSource(path: string): Promise<ByteSource & { close(): Promise<void> }> {
@@ -8,13 +9,13 @@ export async function fileSource(path: string): Promise<ByteSource & { close(): 
     fh = await open(path, 'r');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`model file ${path} does not exist`, { cause: e });
-    throw new Error(`cannot open model file ${path}: ${(e as Error).message}`, { cause: e });
+    if (code === 'ENOENT') throw new EngineError('model-unreadable', `model file ${path} does not exist`);
+    throw new EngineError('model-unreadable', `cannot open model file ${path}: ${(e as Error).message}`);
   }
   const st = await fh.stat();
   if (!st.isFile()) {
     await fh.close();
-    throw new Error(`model file ${path} is not a regular file`);
+    throw new EngineError('model-unreadable', `model file ${path} is not a regular file`);
   }
   const size = st.size;
   return {

@@ -1,0 +1,191 @@
+// The engine's life in any host: a device, the model streamed onto it, the kernels compiled, then an EngineServer fed
+// the host's messages; and the same again on a new device when the one in use is lost. Shared by the webview (on
+// navigator.gpu, src/webview/main.ts) and the language server (on Dawn, src/lsp/server.ts), so the two cannot drift.
+//
+// While it boots, document events wait in a backlog (applied in order once it is up) and requests are answered at once
+// with `noCompletion` ("not ready"). A lost device is said once (`unavailable`, kind 'device-lost'), then a new one is
+// requested, the model loaded again, the open documents re-opened and the ones that had a cache re-encoded, and
+// `ready` says it is back. A device that cannot be re-created leaves `unavailable` with its reason; so do more than
+// MAX_LOSSES losses within LOSS_WINDOW_MS (a driver that keeps failing is not retried forever).
+import { failureOf } from './errors.js';
+import type { GpuContext } from './gpu/context.js';
+import { fmtBytes } from './gpu/context.js';
+import type { ByteSource } from './model/gguf.js';
+import { LlamaModel } from './model/model.js';
+import { type DocumentSnapshot, EngineServer, errorMessage } from './server.js';
+import type { EngineMessage, EngineSettings, HostMessage } from '../protocol/messages.js';
+
+export const MAX_LOSSES = 3;
+export const LOSS_WINDOW_MS = 60_000;
+
+/** What a host provides: where messages go, how it gets a device, and the model's bytes. */
+export interface EngineHostIO {
+  send(m: EngineMessage): void;
+  /** A new device (each call); throws an EngineError ('no-adapter', ...) when there is none. */
+  acquire(): Promise<GpuContext>;
+  /** The model's bytes for one load, and words for the log; `close` is called once the load is over. */
+  openModel(): Promise<{ source: ByteSource; what: string; close?(): unknown }>;
+}
+
+export class EngineHost {
+  private current: EngineServer | null = null;
+  private ctx: GpuContext | null = null;
+  private backlog: HostMessage[] = [];
+  private booting = false;
+  private disposed = false;
+  private readonly losses: number[] = [];
+  /** Called after anything that changes what the engine panel shows (the server's onUpdate). */
+  onUpdate: ((server: EngineServer) => void) | null = null;
+
+  constructor(
+    private readonly io: EngineHostIO,
+    private readonly modelName: string,
+    private settings: EngineSettings,
+  ) {}
+
+  /** The running server, null while booting or unavailable. */
+  get server(): EngineServer | null {
+    return this.current;
+  }
+
+  /** The device in use, null while there is none. */
+  get device(): GpuContext | null {
+    return this.ctx;
+  }
+
+  get isBooting(): boolean {
+    return this.booting;
+  }
+
+  /** Boots the engine; resolves true when it is ready, false when it is unavailable (the message said why). */
+  async start(reopen: DocumentSnapshot[] = []): Promise<boolean> {
+    if (this.disposed || this.booting || this.current) return this.current !== null;
+    this.booting = true;
+    try {
+      return await this.boot(reopen);
+    } finally {
+      this.booting = false;
+    }
+  }
+
+  /** One message from the editor: to the server, or the backlog while booting. */
+  handle(m: HostMessage): Promise<void> {
+    if (m.type === 'settings') this.settings = m.settings;
+    if (this.current) return this.current.handle(m);
+    if (m.type === 'complete' || m.type === 'resync') {
+      this.io.send({ type: 'noCompletion', id: m.id, reason: 'error', message: 'the engine is not ready' });
+    } else if (m.type !== 'cancel' && m.type !== 'init' && m.type !== 'bytes' && m.type !== 'bytesError' && m.type !== 'shown') {
+      this.backlog.push(m);
+    }
+    return Promise.resolve();
+  }
+
+  /** Destroys the device as a driver reset would (a test hook: "PIE: Simulate GPU device loss", pie/loseDevice): the
+   *  engine recovers as from any other loss. */
+  loseDevice(): void {
+    this.ctx?.device.destroy();
+  }
+
+  /** Stops for good: the server, its caches and the device (a destroyed device is not a loss). */
+  dispose(): void {
+    this.disposed = true;
+    this.current?.dispose();
+    this.current = null;
+    this.ctx?.destroy();
+    this.ctx = null;
+  }
+
+  private async boot(reopen: DocumentSnapshot[]): Promise<boolean> {
+    const send = (m: EngineMessage) => this.io.send(m);
+    send({ type: 'booting', stage: 'requesting a WebGPU device' });
+    let ctx: GpuContext;
+    try {
+      ctx = await this.io.acquire();
+    } catch (e) {
+      const f = failureOf(e);
+      send({ type: 'unavailable', reason: f.kind, message: f.message });
+      return false;
+    }
+    if (this.disposed) {
+      ctx.destroy();
+      return false;
+    }
+    this.ctx = ctx;
+    const name = this.modelName;
+    let model: LlamaModel;
+    let loadMs = 0;
+    try {
+      const { source, what, close } = await this.io.openModel();
+      send({ type: 'log', message: `model bytes: ${what}` });
+      const t0 = performance.now();
+      try {
+        model = await LlamaModel.load(ctx, source, (p) =>
+          send({ type: 'booting', stage: `loading ${name}: ${fmtBytes(p.bytesLoaded)} of ${fmtBytes(p.bytesTotal)} (${p.tensorsLoaded}/${p.tensorsTotal} tensors)`, fraction: p.bytesTotal ? p.bytesLoaded / p.bytesTotal : 0 }),
+        );
+      } finally {
+        await close?.();
+      }
+      loadMs = performance.now() - t0;
+      send({ type: 'log', message: `${name} loaded in ${loadMs.toFixed(0)} ms (${(source.size / 1e6).toFixed(1)} MB, ${(source.size / 1e3 / loadMs).toFixed(1)} MB/s)` });
+    } catch (e) {
+      this.ctx = null;
+      ctx.destroy();
+      const f = failureOf(e);
+      send({ type: 'log', message: `${name} could not be loaded: ${f.message}` });
+      send({ type: 'unavailable', reason: f.kind, message: `${name} could not be loaded: ${f.message}` });
+      return false;
+    }
+    // Messages keep going to the backlog until the warm-up is done: it uses the GPU outside the server's queue.
+    const server = new EngineServer(model, send, this.settings);
+    send({ type: 'booting', stage: 'compiling the kernels' });
+    let warmupMs = 0;
+    try {
+      warmupMs = await server.warmup();
+    } catch (e) {
+      send({ type: 'log', message: `warm-up failed (the first completion will compile the kernels): ${errorMessage(e)}` });
+    }
+    if (this.disposed) {
+      server.dispose();
+      ctx.destroy();
+      return false;
+    }
+    this.current = server;
+    server.onUpdate = () => this.onUpdate?.(server);
+    void ctx.device.lost.then((info) => this.deviceLost(ctx, `${info.reason}${info.message ? `: ${info.message}` : ''}`));
+    const features = Object.entries(ctx.features)
+      .filter(([, on]) => on)
+      .map(([f]) => f);
+    const limits = { maxStorageBufferBindingSize: ctx.limits.maxStorageBufferBindingSize, maxBufferSize: ctx.limits.maxBufferSize };
+    // the documents come back first (the server's queue keeps that order), then what arrived while it booted
+    const t0 = performance.now();
+    const restoring = reopen.length ? server.restore(reopen) : null;
+    const restored = reopen.map(({ uri, version }) => ({ uri, version }));
+    send({ type: 'ready', device: ctx.describe(), cpu: ctx.info.cpu, features, limits, model: EngineServer.modelInfo(model, name, this.settings), loadMs, warmupMs, restored });
+    const queued = this.backlog;
+    this.backlog = [];
+    for (const m of queued) void server.handle(m);
+    if (restoring) {
+      const encoded = await restoring;
+      send({ type: 'log', message: `re-opened ${reopen.length} documents on the new device and re-encoded the ${encoded} that had a cache in ${(performance.now() - t0).toFixed(0)} ms` });
+    }
+    return true;
+  }
+
+  /** The device went away without dispose(): a driver reset, a removed GPU, or destroy() from elsewhere. */
+  private async deviceLost(ctx: GpuContext, reason: string): Promise<void> {
+    if (this.disposed || ctx !== this.ctx) return;
+    const docs = this.current?.documents() ?? [];
+    this.current?.dispose();
+    this.current = null;
+    this.ctx = null;
+    const now = Date.now();
+    this.losses.push(now);
+    while (this.losses.length && this.losses[0]! < now - LOSS_WINDOW_MS) this.losses.shift();
+    if (this.losses.length > MAX_LOSSES) {
+      this.io.send({ type: 'unavailable', reason: 'device-lost', message: `The GPU device was lost ${this.losses.length} times within ${LOSS_WINDOW_MS / 1000} s (last: ${reason}); the engine is not restarted again. Reload the window to try again.` });
+      return;
+    }
+    this.io.send({ type: 'unavailable', reason: 'device-lost', message: `The GPU device was lost (${reason}); restarting the engine.` });
+    await this.start(docs);
+  }
+}
