@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import { DEFAULT_MODEL, fimFor, type FimSetting } from '../models/known.js';
 import type { EngineSettings } from '../protocol/messages.js';
+import type { EngineHostSetting } from './engine-switch.js';
 
 export interface Config {
   enabled: boolean;
@@ -19,6 +20,8 @@ export interface Config {
   hubEndpoint: string;
   /** GPU memory for the catalog's fit check; 0: the system memory for a CPU adapter, else 4 GiB assumed. */
   gpuMemoryGiB: number;
+  /** Where the engine runs: the webview when it has WebGPU, else the language server ('auto'), or always one. */
+  engineHost: EngineHostSetting;
   engine: EngineSettings;
 }
 
@@ -35,6 +38,7 @@ export function readConfig(): Config {
     languages: c.get('languages', ['*']),
     hubEndpoint: c.get('hubEndpoint', '').trim(),
     gpuMemoryGiB: c.get('gpuMemoryGiB', 0),
+    engineHost: c.get<EngineHostSetting>('engineHost', 'auto'),
     engine: {
       cacheBudgetMiB: c.get('cacheBudgetMiB', 512),
       resyncThreshold: c.get('resyncThreshold', 256),

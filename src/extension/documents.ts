@@ -2,14 +2,14 @@
 // first time a completion needs it, then every change goes as incremental contentChanges with the version it applies
 // to; the engine answers a gap with `needOpen`, and the document is sent whole again. Closing it frees its cache.
 import * as vscode from 'vscode';
-import type { EngineClient } from './engine.js';
+import type { Engine } from './engine.js';
 
 export class DocumentStream implements vscode.Disposable {
   /** Documents the engine holds, and the version it holds. */
   private readonly sent = new Map<string, number>();
   private readonly disposables: vscode.Disposable[] = [];
 
-  constructor(private readonly engine: EngineClient) {
+  constructor(private readonly engine: Engine) {
     this.disposables.push(
       vscode.workspace.onDidChangeTextDocument((e) => this.changed(e)),
       vscode.workspace.onDidCloseTextDocument((d) => this.closed(d)),
@@ -17,11 +17,11 @@ export class DocumentStream implements vscode.Disposable {
       vscode.window.onDidChangeActiveTextEditor((e) => this.engine.post({ type: 'focus', uri: e ? e.document.uri.toString() : null })),
       engine.onMessage((m) => {
         if (m.type === 'needOpen') this.sent.delete(m.uri); // re-sent whole with the next request
-      }),
-      // a (re)started engine holds no documents
-      engine.onState((s) => {
-        if (s.kind !== 'ready') return;
-        this.sent.clear();
+        if (m.type !== 'ready') return;
+        // a (re)started engine holds no documents, but those it re-opened itself (a new device after a loss: with
+        // the events that came meanwhile, it holds what was sent)
+        const restored = new Set((m.restored ?? []).map((d) => d.uri));
+        for (const uri of [...this.sent.keys()]) if (!restored.has(uri)) this.sent.delete(uri);
         const active = vscode.window.activeTextEditor;
         this.engine.post({ type: 'focus', uri: active ? active.document.uri.toString() : null });
       }),

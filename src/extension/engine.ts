@@ -19,14 +19,32 @@ import * as vscode from 'vscode';
 import { ModelFileServer } from './model-server.js';
 import type { UnavailableReason, DeviceLimits, EngineMessage, EngineSettings, HostMessage, ModelInfo, ModelLoadOptions, StampedEngineMessage } from '../protocol/messages.js';
 
+/** Where the engine runs: the webview (navigator.gpu) or the language server (Dawn in Node). */
+export type HostKind = 'webview' | 'node';
+
 export type EngineState =
   | { kind: 'starting'; detail: string; fraction?: number }
-  | { kind: 'ready'; device: string; cpu: boolean; limits: DeviceLimits; model: ModelInfo; loadMs: number }
+  | { kind: 'ready'; host: HostKind; device: string; cpu: boolean; limits: DeviceLimits; model: ModelInfo; loadMs: number }
   | { kind: 'unavailable'; message: string; reason: UnavailableReason };
+
+/** The engine as the rest of the extension uses it, whichever host runs it (EngineClient, LspEngine, EngineSwitch). */
+export interface Engine extends vscode.Disposable {
+  readonly state: EngineState;
+  readonly onState: vscode.Event<EngineState>;
+  /** Every message from the engine (documents subscribe to `needOpen`, the status bar to notices). */
+  readonly onMessage: vscode.Event<EngineMessage>;
+  /** Serves `path` as the engine's model; restarts the engine if it is running another. */
+  setModel(path: string, name: string): Promise<void>;
+  updateSettings(settings: EngineSettings): void;
+  /** Sends a message without waiting for an answer (document events). */
+  post(m: HostMessage): void;
+  /** Sends a request and resolves with its answer; null when the engine is gone, cancelled or after `timeoutMs`. */
+  request<T extends EngineMessage>(make: (id: number) => HostMessage, timeoutMs: number, token?: vscode.CancellationToken): Promise<T | null>;
+}
 
 export const VIEW_ID = 'pie.engine';
 
-export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposable {
+export class EngineClient implements Engine, vscode.WebviewViewProvider {
   private view: vscode.WebviewView | null = null;
   private file: FileHandle | null = null;
   /** The model file over HTTP for the webview (null: it reads through messages), and the address the webview uses. */
@@ -45,6 +63,9 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
   /** Every message from the engine (documents subscribe to `needOpen`, the status bar to notices). */
   readonly onMessage = this.messageEmitter.event;
   state: EngineState = { kind: 'starting', detail: 'waiting for the engine view' };
+  /** The engine runs in another host (named here): the page only draws what it is forwarded. */
+  private remote: string | null = null;
+  private remoteState: EngineMessage | null = null;
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -79,6 +100,21 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
     this.restart();
   }
 
+  /** A message of the engine in another host, for the page to draw (the last state is drawn again on a reload). */
+  mirror(m: EngineMessage): void {
+    if (m.type === 'booting' || m.type === 'ready' || m.type === 'unavailable') this.remoteState = m;
+    this.post({ type: 'mirror', message: m });
+  }
+
+  /** The engine runs in `host` from now on (null: here again): the page is reloaded to draw what it is forwarded
+   *  (`mirror`, `cacheView`) instead of running an engine. */
+  setRemote(host: string | null): void {
+    if (host === this.remote) return;
+    this.remote = host;
+    this.remoteState = null;
+    this.restart();
+  }
+
   updateSettings(settings: EngineSettings): void {
     this.settings = settings;
     this.post({ type: 'settings', settings });
@@ -109,12 +145,10 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
     view.webview.html = html(view.webview, root, this.generation, this.http?.url);
   }
 
-  /** Sends a message without waiting for an answer (document events). */
   post(m: HostMessage): void {
     void this.view?.webview.postMessage(m);
   }
 
-  /** Sends a request and resolves with its answer; rejects when the engine is gone or after `timeoutMs`. */
   request<T extends EngineMessage>(make: (id: number) => HostMessage, timeoutMs: number, token?: vscode.CancellationToken): Promise<T | null> {
     if (this.state.kind !== 'ready' || !this.view) return Promise.resolve(null);
     const id = this.nextId++;
@@ -149,7 +183,7 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
   private restart(): void {
     if (!this.view) return; // init is sent when the view's webview says it loaded
     this.failAll();
-    this.setState({ kind: 'starting', detail: 'restarting the engine' });
+    this.setState({ kind: 'starting', detail: this.remote ? `the engine runs in ${this.remote}` : 'restarting the engine' });
     // A new page (the old one, and the GPU device and buffers of its load, go with it); its generation differs.
     this.generation++;
     this.view.webview.html = html(this.view.webview, this.extensionUri, this.generation, this.http?.url);
@@ -162,6 +196,11 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
     switch (m.type) {
       case 'booting':
         if (m.stage === 'webview loaded') {
+          if (this.remote) {
+            this.post({ type: 'remote', host: this.remote });
+            if (this.remoteState) this.post({ type: 'mirror', message: this.remoteState });
+            return;
+          }
           if (!this.model) return;
           this.post({ type: 'init', modelName: this.model.name, modelSize: this.model.size, settings: this.settings, load: loadOptions(this.http?.url) });
         }
@@ -174,7 +213,7 @@ export class EngineClient implements vscode.WebviewViewProvider, vscode.Disposab
         console.log(`[pie engine] ${m.message}`);
         break;
       case 'ready':
-        this.setState({ kind: 'ready', device: m.device, cpu: m.cpu, limits: m.limits, model: m.model, loadMs: m.loadMs });
+        this.setState({ kind: 'ready', host: 'webview', device: m.device, cpu: m.cpu, limits: m.limits, model: m.model, loadMs: m.loadMs });
         break;
       case 'unavailable':
         this.failAll();

@@ -7,13 +7,15 @@ import { DEFAULT_MODEL, fetchVerified, KNOWN_MODELS } from '../models/known.js';
 import { readConfig } from './config.js';
 import { DocumentStream } from './documents.js';
 import { EngineClient, VIEW_ID } from './engine.js';
+import { EngineSwitch } from './engine-switch.js';
 import { localModelPath, selectModel } from './models.js';
 import { CompletionProvider } from './provider.js';
 import { breakdown, StatusBar } from './status.js';
 
 export function activate(context: vscode.ExtensionContext): void {
   let config = readConfig();
-  const engine = new EngineClient(context.extensionUri, config.engine);
+  const view = new EngineClient(context.extensionUri, config.engine);
+  const engine = new EngineSwitch(view, context.extensionPath, config.engine, config.engineHost);
   const status = new StatusBar();
   const docs = new DocumentStream(engine);
   const provider = new CompletionProvider(engine, docs, () => config);
@@ -44,12 +46,14 @@ export function activate(context: vscode.ExtensionContext): void {
 
   context.subscriptions.push(
     engine,
+    view,
     provider,
     status,
     docs,
-    vscode.window.registerWebviewViewProvider(VIEW_ID, engine, { webviewOptions: { retainContextWhenHidden: true } }),
+    vscode.window.registerWebviewViewProvider(VIEW_ID, view, { webviewOptions: { retainContextWhenHidden: true } }),
     vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, provider),
     engine.onState((s) => {
+      status.fallback = engine.fellBackBecause;
       status.state(s);
       if (s.kind === 'unavailable' && s.reason !== 'cancelled') {
         // by kind: another model helps where this one is the problem; the engine panel says more about the GPU
@@ -58,14 +62,14 @@ export function activate(context: vscode.ExtensionContext): void {
         const show = s.reason === 'device-lost' ? vscode.window.showWarningMessage : vscode.window.showErrorMessage;
         void show(`PIE: ${s.message}`, ...actions).then((pick) => {
           if (pick === 'Select model') void vscode.commands.executeCommand('pie.selectModel');
-          if (pick === 'Show engine') void engine.reveal(false);
+          if (pick === 'Show engine') void view.reveal(false);
         });
       }
     }),
     engine.onMessage((m) => {
       if (m.type === 'notice') void vscode.window.showInformationMessage(`PIE: ${m.message}`);
     }),
-    vscode.commands.registerCommand('pie.showEngine', () => engine.reveal(false)),
+    vscode.commands.registerCommand('pie.showEngine', () => view.reveal(false)),
     vscode.commands.registerCommand('pie.resync', async () => {
       const editor = vscode.window.activeTextEditor;
       if (!editor) return void vscode.window.showWarningMessage('PIE: open a file to re-sync its cache.');
@@ -90,6 +94,7 @@ export function activate(context: vscode.ExtensionContext): void {
       const before = config;
       config = readConfig();
       engine.updateSettings(config.engine);
+      if (config.engineHost !== before.engineHost) void engine.setHost(config.engineHost);
       if (config.modelPath !== before.modelPath) void loadModel();
     }),
   );
@@ -97,7 +102,13 @@ export function activate(context: vscode.ExtensionContext): void {
   // The view is revealed at once (its webview must exist for the engine to run), while the model is still being found:
   // the focus returns to the editor before the user can have opened anything (a later reveal would close an open
   // quick pick). The webview asks for init when it has loaded; setModel reloads it if the model comes later.
-  void engine.reveal(true);
+  // A test hook: the engine's GPU device destroyed as a driver reset would (the engine must recover by itself).
+  if (process.env.PIE_TEST_HOOKS === '1') {
+    context.subscriptions.push(vscode.commands.registerCommand('pie.test.loseDevice', () => engine.loseDevice()));
+    void vscode.commands.executeCommand('setContext', 'pie.testHooks', true);
+  }
+
+  void view.reveal(true);
   void loadModel();
 }
 

@@ -12,7 +12,7 @@ import type { CompletionStats, EngineMessage, FailureKind } from '../protocol/me
 import { CompletionCache } from './completion-cache.js';
 import { type Config, languageEnabled } from './config.js';
 import type { DocumentStream } from './documents.js';
-import type { EngineClient } from './engine.js';
+import type { Engine } from './engine.js';
 import { withoutRestOfLine } from './text.js';
 
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -46,7 +46,7 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
-    private readonly engine: EngineClient,
+    private readonly engine: Engine,
     private readonly docs: DocumentStream,
     private readonly config: () => Config,
   ) {

@@ -11,6 +11,8 @@ export class StatusBar implements vscode.Disposable {
   private engine: EngineState = { kind: 'starting', detail: '' };
   /** The figures of the last completion the engine made (shown under an answer from the cache too). */
   private lastEngine: string[] = [];
+  /** Why the engine runs in the Node host under "auto" (the webview's reason), when it does. */
+  fallback: string | null = null;
 
   constructor() {
     this.item.name = 'PIE completion latency';
@@ -30,14 +32,14 @@ export class StatusBar implements vscode.Disposable {
       this.item.tooltip = `PIE engine unavailable: ${s.message}`;
       this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.errorBackground');
     } else {
-      this.item.text = 'PIE ready';
+      this.item.text = `PIE ready${this.hostTag()}`;
       this.item.tooltip = this.deviceLines().join('\n');
     }
   }
 
   completed(shown: Shown, counts: CompletionProvider['counts']): void {
     this.item.backgroundColor = undefined;
-    this.item.text = `PIE ${Math.round(shown.endToEndMs)} ms`;
+    this.item.text = `PIE ${Math.round(shown.endToEndMs)} ms${this.hostTag()}`;
     const tally = `Shown so far: ${counts.engine} from the engine, ${counts.typeThrough} typed through, ${counts.cache} from recent completions, ${counts.continuations} continued past the first line`;
     const st = shown.stats;
     if (!st) {
@@ -65,7 +67,7 @@ export class StatusBar implements vscode.Disposable {
   }
 
   resynced(tokens: number, ms: number): void {
-    this.item.text = `PIE ${Math.round(ms)} ms`;
+    this.item.text = `PIE ${Math.round(ms)} ms${this.hostTag()}`;
     this.item.tooltip = [`Re-sync: ${tokens} tokens re-encoded in ${ms.toFixed(1)} ms; cache equals a full recomputation (0 stale rows)`, ...this.deviceLines()].join('\n');
   }
 
@@ -73,11 +75,17 @@ export class StatusBar implements vscode.Disposable {
     this.item.dispose();
   }
 
+  /** The Node host is named in the item itself: completions then come from another process than usual. */
+  private hostTag(): string {
+    return this.engine.kind === 'ready' && this.engine.host === 'node' ? ' (Node)' : '';
+  }
+
   private deviceLines(): string[] {
     const s = this.engine;
     if (s.kind !== 'ready') return [];
     const slow = slowAdapterNote(s.device);
-    return [`Device: ${s.device}`, ...(slow ? [slow] : []), `Model: ${s.model.name} (${s.model.layers} layers, context ${s.model.contextLength})`];
+    const host = s.host === 'node' ? `the language server (Node, Dawn)${this.fallback ? `, because the webview has no WebGPU: ${this.fallback}` : ''}` : 'the engine panel\'s webview (navigator.gpu)';
+    return [`Host: ${host}`, `Device: ${s.device}`, ...(slow ? [slow] : []), `Model: ${s.model.name} (${s.model.layers} layers, context ${s.model.contextLength})`];
   }
 }
 

@@ -1,14 +1,13 @@
 // The extension as a user gets it: packed into a .vsix, installed into a real VS Code (code-server), driven through
 // Debian's Chromium. Needs code-server in .cache/code-server (scripts/test.sh e2e installs it) and /usr/bin/chromium.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 import { catalogEntry } from '../../src/models/catalog.js';
 import { HubServer } from '../helpers/hub-server.js';
-import { RESULTS, ROOT, sharedVsCode, VsCode, waitFor, type WebGpuFlags } from './harness.js';
+import { cliComplete, RESULTS, ROOT, runCli, sharedVsCode, VsCode, waitFor, type WebGpuFlags } from './harness.js';
 
 const WEBGPU = (process.env.PIE_E2E_WEBGPU ?? 'swiftshader') as WebGpuFlags;
 // A Hugging Face Hub on 127.0.0.1 (pie.hubEndpoint) for the download test: it serves the catalog's Qwen2.5-Coder-0.5B
@@ -90,24 +89,9 @@ e2e('typing shows ghost text; Tab accepts it; the status bar gives the latency',
   assert.match(tooltip, /Edit to ghost text: [\d.]+ ms/);
 });
 
-/** Runs the CLI (in Node, on Dawn) with the model the extension uses; its JSON line, parsed. */
-function cli<T>(args: string[], stdin = ''): T {
-  const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli.js'), ...args, '--model', shared.modelPath(), '--json'], { encoding: 'utf8', timeout: 120_000, input: stdin });
-  if (r.status !== 0) throw new Error(`pie ${args[0]} failed (${r.status}): ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
-}
-
-/** What `pie complete` (a fresh session) completes for `text` at its end, as ghost text shows it. */
-function cliCompletion(text: string, maxTokens: number, maxLines: number): { text: string; device: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'pie-e2e-doc-'));
-  try {
-    const file = join(dir, 'doc.txt');
-    writeFileSync(file, text);
-    return cli(['complete', '--file', file, '--max-tokens', String(maxTokens), '--max-lines', String(maxLines)]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+/** Runs the CLI with the model the extension uses. */
+const cli = <T>(args: string[], stdin = ''): T => runCli<T>(shared.modelPath(), args, stdin);
+const cliCompletion = (text: string, maxTokens: number, maxLines: number) => cliComplete(shared.modelPath(), text, maxTokens, maxLines);
 
 e2e('the ghost text is what the CLI completes for the same document and cursor', 180_000, async (v, t) => {
   await v.openFile('numbers.ts');
@@ -316,6 +300,25 @@ e2e('PIE: Select model downloads a catalog model from the Hub (pie.hubEndpoint) 
   await v.typeText('\ndef ');
   const ghost = await v.waitForGhostText(60_000);
   t.diagnostic(`ghost text from the downloaded model: ${JSON.stringify(ghost)}`);
+  assert.ok(ghost.trim().length > 0);
+  await v.press('Escape');
+});
+
+e2e('a lost GPU device in the webview: said once, the engine restarts on a new device with the documents, ghost text again', 240_000, async (v, t) => {
+  await v.statusBarText(/^PIE (ready|\d+ ms)$/, 90_000);
+  await v.runCommand('PIE: Simulate GPU device loss (test hook)');
+  const note = await waitFor('the device-loss warning', async () => (await v.notifications()).find((n) => /GPU device was lost/.test(n.message)), { timeout: 60_000, every: 500 });
+  t.diagnostic(`${note.severity}: ${note.message}`);
+  assert.equal(note.severity, 'warning');
+  assert.match(note.message, /restarting the engine/);
+  await v.statusBarText(/^PIE ready$/, 120_000);
+  assert.equal((await v.notifications()).filter((n) => /GPU device was lost/.test(n.message)).length, 1, 'said once');
+  await v.openFile('hello.py');
+  await v.focusEditor();
+  await v.gotoEnd();
+  await v.typeText('\nprint(');
+  const ghost = await v.waitForGhostText(60_000);
+  t.diagnostic(`ghost text after the recovery: ${JSON.stringify(ghost)}`);
   assert.ok(ghost.trim().length > 0);
   await v.press('Escape');
 });

@@ -102,6 +102,25 @@ export function packageVsix(): string {
   return m[1]!;
 }
 
+/** Runs the CLI (in Node, on Dawn) with `model`; its JSON line, parsed. */
+export function runCli<T>(model: string, args: string[], stdin = ''): T {
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli.js'), ...args, '--model', model, '--json'], { encoding: 'utf8', timeout: 120_000, input: stdin });
+  if (r.status !== 0) throw new Error(`pie ${args[0]} failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
+}
+
+/** What `pie complete` (a fresh session) completes for `text` at its end, as ghost text shows it. */
+export function cliComplete(model: string, text: string, maxTokens: number, maxLines: number): { text: string; device: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'pie-e2e-doc-'));
+  try {
+    const file = join(dir, 'doc.txt');
+    writeFileSync(file, text);
+    return runCli(model, ['complete', '--file', file, '--max-tokens', String(maxTokens), '--max-lines', String(maxLines)]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export interface WaitOptions {
   timeout?: number;
   /** Poll interval in ms. */
@@ -225,7 +244,11 @@ export class VsCode {
       if (k.startsWith('VSCODE_') || k === 'NODE_OPTIONS' || k === 'NODE_TEST_CONTEXT' || k === 'ELECTRON_RUN_AS_NODE') continue;
       env[k] = v;
     }
+    // the extension's test hooks ("PIE: Simulate GPU device loss"), and the project's lavapipe for the Node host
+    const lavapipe = join(ROOT, '.cache', 'lavapipe', 'lvp_icd.json');
+    if (existsSync(lavapipe)) env.PIE_LAVAPIPE_ICD ??= lavapipe;
     Object.assign(env, {
+      PIE_TEST_HOOKS: '1',
       HOME: d.home,
       TMPDIR: d.tmp,
       XDG_CONFIG_HOME: join(d.xdg, 'config'),

@@ -1,25 +1,76 @@
 // The extension in a VS Code whose browser has no WebGPU (Chromium without --enable-unsafe-webgpu: on Linux it offers
-// none): the user gets an error that says so, the status bar says it, and the editor keeps working.
+// none). With pie.engineHost "auto" the engine moves to the language server (dist/server.mjs on Dawn in Node, here on
+// the machine's CPU Vulkan driver): ghost text as the CLI completes it, the status bar naming the Node host, a lost
+// device recovered. With "webview" (test/e2e/webview-only.test.ts) the user gets an error that names WebGPU instead.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { sharedVsCode, waitFor } from './harness.js';
+import { cliComplete, sharedVsCode, type VsCode, waitFor } from './harness.js';
 
 const shared = sharedVsCode('no-webgpu', 'off');
 
-test('without WebGPU: an error naming it, PIE marked unavailable, typing unaffected', { timeout: 180_000 }, async (t) => {
-  const v = shared.get();
+async function withScreenshot(v: VsCode, fn: () => Promise<void>): Promise<void> {
   try {
-    const note = await waitFor('the error notification', async () => (await v.notifications()).find((n) => n.message.startsWith('PIE: ')), { timeout: 90_000, every: 500 });
-    t.diagnostic(`${note.severity}: ${note.message}`);
-    assert.equal(note.severity, 'error');
-    // navigator.gpu missing, or present with no adapter: both name WebGPU or the adapter and what to do.
-    assert.match(note.message, /WebGPU is not available in this VS Code window|navigator\.gpu exists but gave no adapter .*enable WebGPU/);
-    await v.statusBarText(/^PIE$/, 10_000);
-    await v.typeAtEndAndCheck('story.txt', ' Then it rained.');
-    assert.equal(await v.ghostText(), '');
-    await v.screenshot('no-webgpu');
+    await fn();
   } catch (e) {
     await v.screenshot('failed').catch(() => undefined);
     throw e;
   }
+}
+
+test('without WebGPU ("auto"): the language server runs the engine, its ghost text is the CLI\'s, the status bar names the Node host', { timeout: 300_000 }, async (t) => {
+  const v = shared.get();
+  await withScreenshot(v, async () => {
+    await v.openFile('numbers.ts');
+    await v.statusBarText(/^PIE ready \(Node\)$/, 180_000);
+    const tooltip = await v.statusBarTooltip(/^PIE ready \(Node\)$/);
+    t.diagnostic(`status bar tooltip: ${tooltip.replace(/\n/g, ' | ')}`);
+    // navigator.gpu missing, or present with no adapter: the webview's reason, named
+    assert.match(tooltip, /Host: the language server \(Node, Dawn\), because the webview has no WebGPU: (WebGPU is not available in this VS Code window|navigator\.gpu exists but gave no adapter)/);
+    assert.match(tooltip, /Device: \S/);
+    // no error: the fallback is not a failure
+    assert.deepEqual((await v.notifications()).filter((n) => n.severity === 'error').map((n) => n.message), []);
+    await v.focusEditor();
+    await v.gotoEnd();
+    await v.typeText('\nexport function max(values: number[]): number {\n  let best = values[');
+    const doc = await v.waitForEditorText((s) => s.endsWith('): number {\n  let best = values['));
+    const cli = cliComplete(shared.modelPath(), doc, 32, 4);
+    const want = cli.text.replace(/\n+$/, '');
+    let ghost = '';
+    await waitFor('the ghost text of the CLI\'s completion', async () => (ghost = await v.ghostText()) === want, { timeout: 90_000, every: 100 }).catch(() => undefined);
+    t.diagnostic(`ghost text ${JSON.stringify(ghost)}; CLI on ${cli.device}: ${JSON.stringify(cli.text)}`);
+    assert.ok(ghost.trim().length > 0);
+    assert.equal(ghost, want);
+    const status = await v.statusBarText(/^PIE \d+ ms \(Node\)$/);
+    t.diagnostic(`status bar: ${status}`);
+    await v.screenshot('node-host');
+    // the engine panel draws what the language server reports: its device and the document's cache
+    await v.runCommand('PIE: Show engine');
+    const frame = await v.webviewFrame('#status', 60_000, /WebGPU device \(the language server/);
+    const panel = (await frame.evaluate(() => document.body.innerText)).replace(/\s+/g, ' ');
+    t.diagnostic(`engine panel: ${panel.slice(0, 400)}`);
+    await waitFor('the cache of numbers.ts in the panel', async () => /\d+ rows of \d+; stale \d+/.test((await frame.textContent('#plan')) ?? ''), { timeout: 30_000 });
+    await v.press('Escape');
+    await v.focusEditor();
+  });
+});
+
+test('a lost GPU device in the Node host: said once, the engine restarts, ghost text again', { timeout: 300_000 }, async (t) => {
+  const v = shared.get();
+  await withScreenshot(v, async () => {
+    await v.runCommand('PIE: Simulate GPU device loss (test hook)');
+    const note = await waitFor('the device-loss warning', async () => (await v.notifications()).find((n) => /GPU device was lost/.test(n.message)), { timeout: 60_000, every: 500 });
+    t.diagnostic(`${note.severity}: ${note.message}`);
+    assert.equal(note.severity, 'warning');
+    assert.match(note.message, /restarting the engine/);
+    await v.statusBarText(/^PIE ready \(Node\)$/, 120_000);
+    assert.equal((await v.notifications()).filter((n) => /GPU device was lost/.test(n.message)).length, 1, 'said once');
+    await v.openFile('hello.py');
+    await v.focusEditor();
+    await v.gotoEnd();
+    await v.typeText('\ndef ');
+    const ghost = await v.waitForGhostText(90_000);
+    t.diagnostic(`ghost text after the recovery: ${JSON.stringify(ghost)}`);
+    assert.ok(ghost.trim().length > 0);
+    await v.press('Escape');
+  });
 });
