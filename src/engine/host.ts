@@ -23,8 +23,8 @@ export interface EngineHostIO {
   send(m: EngineMessage): void;
   /** A new device (each call); throws an EngineError ('no-adapter', ...) when there is none. */
   acquire(): Promise<GpuContext>;
-  /** The model's bytes for one load, and words for the log; `close` is called once the load is over. */
-  openModel(): Promise<{ source: ByteSource; what: string; close?(): unknown }>;
+  /** The model's bytes for one load; `close` is called once the load is over. */
+  openModel(): Promise<{ source: ByteSource; close?(): unknown }>;
 }
 
 export class EngineHost {
@@ -115,8 +115,7 @@ export class EngineHost {
     let model: LlamaModel;
     let loadMs = 0;
     try {
-      const { source, what, close } = await this.io.openModel();
-      send({ type: 'log', message: `model bytes: ${what}` });
+      const { source, close } = await this.io.openModel();
       const t0 = performance.now();
       try {
         model = await LlamaModel.load(ctx, source, (p) =>

@@ -33,8 +33,9 @@ interface Doc {
   /** The window of `text` the session holds: [start, start + session.text.length). */
   windowStart: number;
   windowed: boolean;
-  /** The latest completion and the document offset it was made at: if the editor inserts exactly its text there (the
-   *  user took it), the session accepts it and keeps the generated rows instead of re-encoding them. */
+  /** The latest completion and the document offset it was made at: if the editor inserts its text there, or the first
+   *  part of it (the user took it, or a word or line of it), the session accepts that and keeps the generated rows
+   *  instead of re-encoding them. */
   offered: { completion: Completion; at: number } | null;
   lastUsed: number;
   noticeSent: boolean;
@@ -302,9 +303,10 @@ export class EngineServer {
     const offered = d.offered;
     d.offered = null;
     const only = changes.length === 1 ? changes[0]! : null;
-    if (offered && d.session && only && only.rangeLength === 0 && only.rangeOffset === offered.at && only.text === offered.completion.text && offered.completion.text !== '') {
+    // the offered completion inserted where it was offered, whole or its first part (VS Code's accept word / line)
+    if (offered && d.session && only && only.rangeLength === 0 && only.rangeOffset === offered.at && only.text !== '' && offered.completion.text.startsWith(only.text)) {
       try {
-        d.session.accept(offered.completion); // throws if the session moved on (an idle re-sync): then a plain edit
+        d.session.accept(offered.completion, only.text); // throws if the session moved on (an idle re-sync): then a plain edit
         d.text = d.text.slice(0, only.rangeOffset) + only.text + d.text.slice(only.rangeOffset);
         d.cursor = only.rangeOffset + only.text.length;
         return;

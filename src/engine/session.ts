@@ -558,18 +558,20 @@ export class DocumentSession {
   }
 
   /**
-   * The user took `completion` (the latest, with no edit since): inserts its text at the cursor, which ends after it, as
-   * VS Code leaves it on Tab. The generated tokens enter the token diff as if they had been typed at the cursor with
-   * their rows, so the inserted tokens that match them keep those rows and the next flush moves them into place
-   * (re-rotated by 'pie') instead of encoding them; rows of tokens the text left out are freed.
+   * The user took `completion` (the latest, with no edit since), or its first `text` (a partial accept: a word, a
+   * line): inserts that at the cursor, which ends after it, as VS Code leaves it on Tab. The generated tokens enter the
+   * token diff as if they had been typed at the cursor with their rows, so the inserted tokens that match them keep
+   * those rows and the next flush moves them into place (re-rotated by 'pie') instead of encoding them; rows of tokens
+   * the text left out (the rest of a partial accept, text the line rules cut) are freed.
    */
-  accept(completion: Completion): void {
+  accept(completion: Completion, text = completion.text): void {
     const g = this.generated;
     if (!g || g.completion !== completion) throw new Error('accept(): not the latest completion of this session, or the text changed since');
+    if (!completion.text.startsWith(text)) throw new Error('accept(): the text is not a prefix of the completion');
     this.generated = null;
     const at = this.cursorIndex;
     const rows = g.tokens.filter((t) => t.row >= 0);
-    if (completion.text !== '') {
+    if (text !== '') {
       // Rows after the cursor get new text before them; with psm the generated rows also saw the suffix: all stale.
       // (spm: nothing follows the prefix, and the generated rows saw exactly the context they keep.)
       for (const e of this.entries.slice(at)) if (e.row >= 0) this.stale[e.row] = 1;
@@ -578,7 +580,7 @@ export class DocumentSession {
     // back at the positions they were decoded at: the flush moves them from there
     this.cache.setPositions(rows.map((t) => t.row), rows.map((t) => t.pos));
     this.entries.splice(at, 0, ...g.tokens.map(({ token, row }) => ({ token, row })));
-    this.prefix.apply([{ rangeOffset: this.cursor, rangeLength: 0, text: completion.text }]);
+    this.prefix.apply([{ rangeOffset: this.cursor, rangeLength: 0, text }]);
     this.sync();
   }
 

@@ -194,7 +194,8 @@ export function serve(o: ServeOptions): Connection {
         acquire: () => acquireNodeGpu(),
         openModel: async () => {
           const source = await fileSource(modelPath);
-          return { source, what: `read from ${modelPath}`, close: () => source.close() };
+          conn.console.log(`model bytes: read from ${modelPath}`);
+          return { source, close: () => source.close() };
         },
       },
       name,

@@ -122,13 +122,14 @@ async function openModel(init: Extract<HostMessage, { type: 'init' }>) {
   }
   const { source, what } = modelSource(init.modelSize, opts);
   loading = source;
+  say(`model bytes: ${what}`);
   const t0 = performance.now();
   const close = () => {
     loading = null;
     const st = source.stats;
     say(`${init.modelName}: ${mb(init.modelSize, performance.now() - t0)} over ${what}; ${st.reads} reads, ${st.chunks} requests, ${(st.bytesFetched / 1e6).toFixed(1)} MB fetched${st.directReads ? `, ${st.directReads} direct after the fallback` : ''}`);
   };
-  return { source, what, close };
+  return { source, close };
 }
 
 /** The engine runs in the language server (pie.engineHost): this page only draws what the host forwards. */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 import { catalogEntry } from '../../src/models/catalog.js';
 import { HubServer } from '../helpers/hub-server.js';
-import { cliComplete, RESULTS, ROOT, runCli, sharedVsCode, VsCode, waitFor, type WebGpuFlags } from './harness.js';
+import { cliComplete, RESULTS, ROOT, runCli, sharedVsCode, typingLatency, VsCode, waitFor, type WebGpuFlags } from './harness.js';
 
 const WEBGPU = (process.env.PIE_E2E_WEBGPU ?? 'swiftshader') as WebGpuFlags;
 // A Hugging Face Hub on 127.0.0.1 (pie.hubEndpoint) for the download test: it serves the catalog's Qwen2.5-Coder-0.5B
@@ -117,71 +117,13 @@ e2e('typing code word by word: edit-to-ghost-text latency, type-through, the eng
   await v.startLatencyProbe();
   // the rest of max() in numbers.ts, after the previous test's `let best = values[`
   const words = ['0];', '\n  for', ' (const', ' v', ' of', ' values)', ' {', '\n    if', ' (v', ' >', ' best)', ' best', ' =', ' v;'];
-  const tooltipOf = () => v.statusBarTooltip(/^PIE \d+ ms$/);
-  /**
-   * Types `text` key by key and waits for the ghost text drawn for it: the first non-empty one (or one that `ok` takes)
-   * drawn with the editor showing all of the typed text (LatencyProbe's len), and the last one before it stays the same
-   * for 1.5 s (the rest of the completion arrived). Times from the last key down, on the page's clock.
-   */
-  const typeAndWatch = async (text: string, ok: (g: string) => boolean = (g) => g.trim() !== '') => {
-    const len0 = (await v.latencyProbe()).ghosts.at(-1)!.len;
-    const want = len0 + text.replace(/\n/g, '').length;
-    await v.typeText(text, 30);
-    const key = (await v.latencyProbe()).keys.at(-1)!;
-    const first = await waitFor(`ghost text after typing ${JSON.stringify(text)}`, async () => (await v.latencyProbe()).ghosts.find((x) => x.t >= key.t && x.len === want && ok(x.text)) ?? null, { timeout: 60_000, every: 50 });
-    const last = await waitFor(`the ghost text to settle after ${JSON.stringify(text)}`, async () => {
-      const p = await v.latencyProbe();
-      const l = p.ghosts.filter((x) => x.t >= first.t).at(-1)!;
-      return (await v.page.evaluate(() => performance.now())) - l.t >= 1500 ? l : null;
-    }, { timeout: 60_000, every: 100 });
-    return { ms: Number((first.t - key.t).toFixed(1)), ghost: first.text, fullMs: Number((last.t - key.t).toFixed(1)), full: last.text };
-  };
-  const engineCount = (tip: string) => Number(/Shown so far: (\d+) from the engine/.exec(tip)?.[1] ?? 0);
-  let engineBefore = engineCount(await tooltipOf());
-  const rows: { word: string; ms: number; ghost: string; fullMs: number; full: string; engine: boolean; firstTokenMs: number | null; breakdown: Record<string, number> | null }[] = [];
-  for (const word of words) {
-    const g = await typeAndWatch(word);
-    const tip = await tooltipOf();
-    // the engine answered for this word when its count went up; its figures are in the tooltip (under a cache answer too)
-    const engine = engineCount(tip) > engineBefore;
-    engineBefore = engineCount(tip);
-    const ft = engine ? /engine ([\d.]+) ms to first token/.exec(tip) : null;
-    const parts = engine ? /Breakdown \(ms\): (.*)$/m.exec(tip)?.[1] : undefined;
-    const breakdown = parts ? Object.fromEntries(parts.split(' · ').map((p) => [p.replace(/ [-\d.]+$/, ''), Number(/([-\d.]+)$/.exec(p)![1])])) : null;
-    rows.push({ word, ...g, engine, firstTokenMs: ft ? Number(ft[1]) : null, breakdown });
-  }
-  // Type-through: the ghost text's own characters, one key at a time; the rest must be drawn after each.
-  const through: { key: string; ms: number }[] = [];
-  let ghost = await v.waitForGhostText(60_000);
-  for (let i = 0; i < 3 && ghost.length > 1 && ghost[0] !== '\n'; i++) {
-    const rest = ghost.slice(1);
-    const g = await typeAndWatch(ghost[0]!, (x) => x === rest);
-    through.push({ key: ghost[0]!, ms: g.ms });
-    ghost = g.full;
-  }
-  const tip = await tooltipOf();
-  const typeThroughHits = Number(/(\d+) typed through/.exec(tip)?.[1] ?? NaN);
-  const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
-  const quantile = (xs: number[], q: number) => sorted(xs)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
-  const engine = rows.map((r) => r.firstTokenMs).filter((x): x is number => x !== null);
-  const summary = {
-    debounceMs: 0, // pie.debounceMs's default (VS Code's own 50 ms come before every request)
-    editToGhostMs: { median: quantile(rows.map((r) => r.ms), 0.5), p90: quantile(rows.map((r) => r.ms), 0.9), count: rows.length },
-    // to the whole completion (the rest of the line and the other lines, after the first ghost text)
-    editToFullMs: { median: quantile(rows.map((r) => r.fullMs), 0.5), p90: quantile(rows.map((r) => r.fullMs), 0.9) },
-    engineFirstTokenMs: { median: engine.length ? quantile(engine, 0.5) : null },
-    typeThroughHits,
-    typeThroughMs: { median: through.length ? quantile(through.map((x) => x.ms), 0.5) : null, max: through.length ? Math.max(...through.map((x) => x.ms)) : null, count: through.length },
-    webgpu: WEBGPU,
-    rows,
-    through,
-  };
+  const { summary, rows, through, typeThroughHits, engine, tip } = await typingLatency(v, words, /^PIE \d+ ms$/, `webview (${WEBGPU})`);
   for (const r of rows) t.diagnostic(`${JSON.stringify(r.word)}: ${r.ms} ms key to ghost text ${JSON.stringify(r.ghost.slice(0, 40))} (${r.engine ? 'engine' : 'host cache'}), ${r.fullMs} ms to ${JSON.stringify(r.full.slice(0, 40))}; engine ${r.firstTokenMs ?? '-'} ms to first token${r.breakdown ? `; ${JSON.stringify(r.breakdown)}` : ''}`);
   t.diagnostic(`edit to ghost text: median ${summary.editToGhostMs.median} ms, p90 ${summary.editToGhostMs.p90} ms (to the whole completion: median ${summary.editToFullMs.median} ms, p90 ${summary.editToFullMs.p90} ms); engine median ${summary.engineFirstTokenMs.median} ms to first token; type-through ${JSON.stringify(through)}, ${typeThroughHits} hits`);
   writeFileSync(join(RESULTS, 'latency.json'), JSON.stringify(summary, null, 2));
   assert.equal(rows.length, words.length);
   assert.ok(engine.length > 0, 'some completions came from the engine');
-  assert.ok(through.length > 0, `a ghost text to type through (${JSON.stringify(ghost)})`);
+  assert.ok(through.length > 0, 'a ghost text to type through');
   assert.ok(typeThroughHits >= through.length, `${typeThroughHits} type-through hits for ${through.length} keys typed through: ${tip}`);
   await v.press('Escape');
 });

@@ -121,6 +121,75 @@ export function cliComplete(model: string, text: string, maxTokens: number, maxL
   }
 }
 
+/**
+ * Types `words` key by key (30 ms apart) at the cursor and measures, on the page's clock, each last key to the first
+ * ghost text drawn for it and to the whole completion, which completions the engine answered (and its figures, from
+ * the status bar's tooltip), then types three characters of a ghost text through. `status` matches the status bar's
+ * text after a completion. Needs startLatencyProbe() first. The summary is what latency*.json hold (docs/extension.md).
+ */
+export async function typingLatency(v: VsCode, words: string[], status: RegExp, host: string) {
+  const tooltipOf = () => v.statusBarTooltip(status);
+  /**
+   * Types `text` key by key and waits for the ghost text drawn for it: the first non-empty one (or one that `ok` takes)
+   * drawn with the editor showing all of the typed text (LatencyProbe's len), and the last one before it stays the same
+   * for 1.5 s (the rest of the completion arrived). Times from the last key down, on the page's clock.
+   */
+  const typeAndWatch = async (text: string, ok: (g: string) => boolean = (g) => g.trim() !== '') => {
+    const len0 = (await v.latencyProbe()).ghosts.at(-1)!.len;
+    const want = len0 + text.replace(/\n/g, '').length;
+    await v.typeText(text, 30);
+    const key = (await v.latencyProbe()).keys.at(-1)!;
+    const first = await waitFor(`ghost text after typing ${JSON.stringify(text)}`, async () => (await v.latencyProbe()).ghosts.find((x) => x.t >= key.t && x.len === want && ok(x.text)) ?? null, { timeout: 60_000, every: 50 });
+    const last = await waitFor(`the ghost text to settle after ${JSON.stringify(text)}`, async () => {
+      const p = await v.latencyProbe();
+      const l = p.ghosts.filter((x) => x.t >= first.t).at(-1)!;
+      return (await v.page.evaluate(() => performance.now())) - l.t >= 1500 ? l : null;
+    }, { timeout: 60_000, every: 100 });
+    return { ms: Number((first.t - key.t).toFixed(1)), ghost: first.text, fullMs: Number((last.t - key.t).toFixed(1)), full: last.text };
+  };
+  const engineCount = (tip: string) => Number(/Shown so far: (\d+) from the engine/.exec(tip)?.[1] ?? 0);
+  let engineBefore = engineCount(await tooltipOf());
+  const rows: { word: string; ms: number; ghost: string; fullMs: number; full: string; engine: boolean; firstTokenMs: number | null; breakdown: Record<string, number> | null }[] = [];
+  for (const word of words) {
+    const g = await typeAndWatch(word);
+    const tip = await tooltipOf();
+    // the engine answered for this word when its count went up; its figures are in the tooltip (under a cache answer too)
+    const engine = engineCount(tip) > engineBefore;
+    engineBefore = engineCount(tip);
+    const ft = engine ? /engine ([\d.]+) ms to first token/.exec(tip) : null;
+    const parts = engine ? /Breakdown \(ms\): (.*)$/m.exec(tip)?.[1] : undefined;
+    const breakdown = parts ? Object.fromEntries(parts.split(' · ').map((p) => [p.replace(/ [-\d.]+$/, ''), Number(/([-\d.]+)$/.exec(p)![1])])) : null;
+    rows.push({ word, ...g, engine, firstTokenMs: ft ? Number(ft[1]) : null, breakdown });
+  }
+  // Type-through: the ghost text's own characters, one key at a time; the rest must be drawn after each.
+  const through: { key: string; ms: number }[] = [];
+  let ghost = await v.waitForGhostText(60_000);
+  for (let i = 0; i < 3 && ghost.length > 1 && ghost[0] !== '\n'; i++) {
+    const rest = ghost.slice(1);
+    const g = await typeAndWatch(ghost[0]!, (x) => x === rest);
+    through.push({ key: ghost[0]!, ms: g.ms });
+    ghost = g.full;
+  }
+  const tip = await tooltipOf();
+  const typeThroughHits = Number(/(\d+) typed through/.exec(tip)?.[1] ?? NaN);
+  const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+  const quantile = (xs: number[], q: number) => sorted(xs)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
+  const engine = rows.map((r) => r.firstTokenMs).filter((x): x is number => x !== null);
+  const summary = {
+    debounceMs: 0, // pie.debounceMs's default (VS Code's own 50 ms come before every request)
+    editToGhostMs: { median: quantile(rows.map((r) => r.ms), 0.5), p90: quantile(rows.map((r) => r.ms), 0.9), count: rows.length },
+    // to the whole completion (the rest of the line and the other lines, after the first ghost text)
+    editToFullMs: { median: quantile(rows.map((r) => r.fullMs), 0.5), p90: quantile(rows.map((r) => r.fullMs), 0.9) },
+    engineFirstTokenMs: { median: engine.length ? quantile(engine, 0.5) : null },
+    typeThroughHits,
+    typeThroughMs: { median: through.length ? quantile(through.map((x) => x.ms), 0.5) : null, max: through.length ? Math.max(...through.map((x) => x.ms)) : null, count: through.length },
+    host,
+    rows,
+    through,
+  };
+  return { summary, rows, through, typeThroughHits, engine, tip };
+}
+
 export interface WaitOptions {
   timeout?: number;
   /** Poll interval in ms. */

@@ -3,8 +3,10 @@
 // the machine's CPU Vulkan driver): ghost text as the CLI completes it, the status bar naming the Node host, a lost
 // device recovered. With "webview" (test/e2e/webview-only.test.ts) the user gets an error that names WebGPU instead.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { cliComplete, sharedVsCode, type VsCode, waitFor } from './harness.js';
+import { cliComplete, RESULTS, sharedVsCode, typingLatency, type VsCode, waitFor } from './harness.js';
 
 const shared = sharedVsCode('no-webgpu', 'off');
 
@@ -51,6 +53,23 @@ test('without WebGPU ("auto"): the language server runs the engine, its ghost te
     await waitFor('the cache of numbers.ts in the panel', async () => /\d+ rows of \d+; stale \d+/.test((await frame.textContent('#plan')) ?? ''), { timeout: 30_000 });
     await v.press('Escape');
     await v.focusEditor();
+  });
+});
+
+test('typing code word by word with the Node host: key to ghost text (test-results/e2e/latency-node.json)', { timeout: 300_000 }, async (t) => {
+  const v = shared.get();
+  await withScreenshot(v, async () => {
+    await v.focusEditor();
+    await v.gotoEnd();
+    await v.startLatencyProbe();
+    // the same words as the webview's typing test (extension.test.ts), after the same `let best = values[`
+    const words = ['0];', '\n  for', ' (const', ' v', ' of', ' values)', ' {', '\n    if', ' (v', ' >', ' best)', ' best', ' =', ' v;'];
+    const { summary, rows, engine } = await typingLatency(v, words, /^PIE \d+ ms \(Node\)$/, 'node (lavapipe)');
+    t.diagnostic(`edit to ghost text: median ${summary.editToGhostMs.median} ms, p90 ${summary.editToGhostMs.p90} ms (to the whole completion: median ${summary.editToFullMs.median} ms); engine median ${summary.engineFirstTokenMs.median} ms to first token`);
+    writeFileSync(join(RESULTS, 'latency-node.json'), JSON.stringify(summary, null, 2));
+    assert.equal(rows.length, words.length);
+    assert.ok(engine.length > 0, 'some completions came from the engine');
+    await v.press('Escape');
   });
 });
 

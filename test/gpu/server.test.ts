@@ -113,6 +113,30 @@ describe('EngineServer on stories260K', async () => {
     }
   });
 
+  test('inserting the first words of the offered completion (accept word) accepts that part: its rows are kept', async (t) => {
+    if (!path) return skipOrFail(t, why);
+    const h = harness();
+    try {
+      await h.send({ type: 'open', uri: 'a', version: 1, text: STORY, cursor: STORY.length });
+      await h.send({ type: 'complete', id: 1, uri: 'a', version: 1, offset: STORY.length, maxTokens: 10, maxLines: 5 });
+      const r = h.reply(1);
+      assert.ok(r?.type === 'completion');
+      // the words up to the middle: several tokens, which a plain edit would encode and an accept does not
+      const full = (r as { text: string }).text;
+      const word = full.slice(0, full.indexOf(' ', full.length >> 1));
+      assert.ok(word.length > 0 && h.server.model.tokenizer.encode(word).length >= 3, JSON.stringify(full));
+      await h.send({ type: 'change', uri: 'a', version: 2, prevVersion: 1, changes: [{ rangeOffset: STORY.length, rangeLength: 0, text: word }] });
+      assert.equal(h.server.session('a')!.text, STORY + word);
+      await h.send({ type: 'complete', id: 2, uri: 'a', version: 2, offset: STORY.length + word.length, maxTokens: 4, maxLines: 5 });
+      const r2 = h.reply(2);
+      // a plain edit would encode the word's tokens; an accepted one encodes at most the token at the cursor again
+      assert.ok(r2?.type === 'completion' && r2.stats.tokensEncoded <= 2, JSON.stringify(r2));
+      assert.equal((r2 as { text: string }).text, await expected(STORY + word, STORY.length + word.length, 4));
+    } finally {
+      h.server.dispose();
+    }
+  });
+
   test('a version gap or an unknown document asks for the text and completes nothing', async (t) => {
     if (!path) return skipOrFail(t, why);
     const h = harness();

@@ -42,17 +42,17 @@ const rowsHeld = (s: DocumentSession): number => s.cache.positions.filter((p) =>
  * re-encode (the logits token among them), it encodes only the completion's last token (sampled, never fed, unless a
  * stop token ended it); layer-0 K and V equal a full recomputation's.
  */
-async function checkAccept(t: { diagnostic(m: string): void }, s: DocumentSession, c: Completion): Promise<void> {
+async function checkAccept(t: { diagnostic(m: string): void }, s: DocumentSession, c: Completion, text = c.text): Promise<void> {
   const [head, tail, cursor] = [s.text.slice(0, s.cursor), s.text.slice(s.cursor), s.cursor];
-  s.accept(c);
-  assert.equal(s.text, head + c.text + tail);
-  assert.equal(s.cursor, cursor + c.text.length, 'the cursor ends after the completion');
+  s.accept(c, text);
+  assert.equal(s.text, head + text + tail);
+  assert.equal(s.cursor, cursor + text.length, 'the cursor ends after the completion');
   const stale = s.staleRows;
   await s.flush();
   const refreshed = stale - s.staleRows;
   const err = await layer0Error(s);
   const { tokensEncoded, rowsMoved, rowsDropped } = s.stats;
-  t.diagnostic(`accept ${c.tokens.length} tokens (${c.stopReason}): encoded ${tokensEncoded} (${refreshed} of them stale rows), moved ${rowsMoved}, dropped ${rowsDropped}, layer 0 ${err.toExponential(2)}`);
+  t.diagnostic(`accept ${text === c.text ? '' : `${JSON.stringify(text)} of `}${c.tokens.length} tokens (${c.stopReason}): encoded ${tokensEncoded} (${refreshed} of them stale rows), moved ${rowsMoved}, dropped ${rowsDropped}, layer 0 ${err.toExponential(2)}`);
   assert.ok(tokensEncoded - refreshed <= (c.stopReason === 'eos' ? 1 : 2), `encoded ${tokensEncoded}, ${refreshed} of them stale rows`);
   // spm: the generated rows already sit where the accepted text goes, and nothing follows them
   if (s.fim === 'spm') assert.equal(rowsMoved, 0);
@@ -316,6 +316,20 @@ describe('DocumentSession on stories260K', async () => {
     t.diagnostic(`next completion encoded ${next.flush.tokensEncoded}`);
     assert.equal(next.flush.tokensEncoded, 1);
     assert.deepEqual(next.tokens, (await generate(model, prefix, { maxTokens: 10, temperature: 0 })).tokens);
+    s.destroy();
+  });
+
+  test('a partial accept (whole words, as VS Code\'s accept word) keeps the rows of the tokens it covers and frees the rest; layer 0 equals a full recomputation', async (t) => {
+    if (!path) return skipOrFail(t, why);
+    const s = await open('pie');
+    const at = STORY.indexOf(' One day');
+    const c = await s.complete({ offset: at, maxTokens: 12 });
+    // the words up to the middle: several tokens, which a plain edit would encode and an accept does not
+    const part = c.text.slice(0, c.text.indexOf(' ', c.text.length >> 1));
+    assert.ok(part.length > 0 && model.tokenizer.encode(part).length >= 3, JSON.stringify(c.text));
+    assert.throws(() => s.accept(c, 'not a prefix'), /not a prefix/);
+    await checkAccept(t, s, c, part);
+    assert.ok(s.stats.rowsDropped > 0 || s.stats.rowsMoved > 0);
     s.destroy();
   });
 
