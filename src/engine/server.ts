@@ -36,7 +36,9 @@ interface Doc {
   /** The latest completion and the document offset it was made at: if the editor inserts its text there, or the first
    *  part of it (the user took it, or a word or line of it), the session accepts that and keeps the generated rows
    *  instead of re-encoding them. */
-  offered: { completion: Completion; at: number } | null;
+  offered: { completion: Completion; at: number; id: number } | null;
+  /** The request whose completion the last change took as accepted (whole or in part), for the editor's report. */
+  taken: number | null;
   lastUsed: number;
   noticeSent: boolean;
 }
@@ -68,6 +70,8 @@ export class EngineServer {
   private clock = 0;
   private readonly fixedRows: number | undefined;
   private readonly method: Method;
+  /** Accepts the editor reported: taken with their rows (matched), or encoded as edits. */
+  readonly acceptances = { matched: 0, unmatched: 0 };
   /** The document the editor shows, for the engine panel. */
   focused: string | null = null;
   /** Called after anything that changes what the engine panel shows. */
@@ -174,6 +178,8 @@ export class EngineServer {
       case 'close':
       case 'resync':
         return this.enqueue(() => this.document(m));
+      case 'accepted':
+        return this.enqueue(() => this.accepted(m.uri, m.id));
       default:
         return Promise.resolve(); // init/bytes belong to the transport that boots the engine
     }
@@ -262,7 +268,7 @@ export class EngineServer {
   private document(m: Extract<HostMessage, { type: 'open' | 'change' | 'cursor' | 'close' | 'resync' }>): Promise<void> | void {
     if (m.type === 'open') {
       this.dropSession(this.docs.get(m.uri));
-      this.docs.set(m.uri, { uri: m.uri, version: m.version, text: m.text, cursor: clamp(m.cursor, m.text.length), session: null, windowStart: 0, windowed: false, offered: null, lastUsed: ++this.clock, noticeSent: false });
+      this.docs.set(m.uri, { uri: m.uri, version: m.version, text: m.text, cursor: clamp(m.cursor, m.text.length), session: null, windowStart: 0, windowed: false, offered: null, taken: null, lastUsed: ++this.clock, noticeSent: false });
       return;
     }
     const d = this.docs.get(m.uri);
@@ -292,6 +298,19 @@ export class EngineServer {
     d.version = m.version;
   }
 
+  /** The editor says completion `id` was accepted (after the change that inserted it): counted when that change was
+   *  taken as its acceptance; otherwise the editor inserted something else (its own edits on top, or an answer from
+   *  its cache), which went in as an edit, and the log says so. */
+  private accepted(uri: string, id: number): void {
+    const d = this.docs.get(uri);
+    if (d && d.taken === id) {
+      this.acceptances.matched++;
+      return;
+    }
+    this.acceptances.unmatched++;
+    this.send({ type: 'log', message: `completion ${id} was accepted in ${uri}, but the editor's change did not insert it where it was offered: encoded as an edit` });
+  }
+
   private applyChanges(d: Doc, changes: WireChange[]): void {
     let length = d.text.length;
     for (const c of changes) {
@@ -302,11 +321,13 @@ export class EngineServer {
     }
     const offered = d.offered;
     d.offered = null;
+    d.taken = null;
     const only = changes.length === 1 ? changes[0]! : null;
     // the offered completion inserted where it was offered, whole or its first part (VS Code's accept word / line)
     if (offered && d.session && only && only.rangeLength === 0 && only.rangeOffset === offered.at && only.text !== '' && offered.completion.text.startsWith(only.text)) {
       try {
         d.session.accept(offered.completion, only.text); // throws if the session moved on (an idle re-sync): then a plain edit
+        d.taken = offered.id;
         d.text = d.text.slice(0, only.rangeOffset) + only.text + d.text.slice(only.rangeOffset);
         d.cursor = only.rangeOffset + only.text.length;
         return;
@@ -392,7 +413,7 @@ export class EngineServer {
     const stop = () => this.cancelled.has(m.id) || this.latestRequest.get(m.uri) !== m.id;
     const c = await s.complete({ offset: d.cursor - d.windowStart, maxTokens: m.maxTokens, maxLines: m.maxLines, shouldStop: stop, maxMs: m.maxMs });
     if (c.stopReason === 'cancelled') return skip('cancelled');
-    d.offered = { completion: c, at: d.cursor };
+    d.offered = { completion: c, at: d.cursor, id: m.id };
     const decodeMs = c.totalMs - c.firstTokenMs;
     const stats: CompletionStats = {
       firstTokenMs: performance.now() - t0 - c.totalMs + c.firstTokenMs,

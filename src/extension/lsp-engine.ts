@@ -28,6 +28,8 @@ export function nodeHost(extensionPath: string): { server: string } | { missing:
 export class LspEngine implements Engine {
   private client: LanguageClient | null = null;
   private nextId = 1;
+  /** Our request ids -> the engine's, for the latest completions (pie/accepted). */
+  private readonly serverIds = new Map<number, number>();
   private readonly restarts: number[] = [];
   private readonly stateEmitter = new vscode.EventEmitter<EngineState>();
   private readonly messageEmitter = new vscode.EventEmitter<EngineMessage>();
@@ -74,9 +76,12 @@ export class LspEngine implements Engine {
     if (this.client?.state === State.Running) void this.client.sendNotification('workspace/didChangeConfiguration', { settings: { pie: settings } });
   }
 
-  /** Document events go through the client's own sync; the focus is kept for the panel. */
+  /** Document events go through the client's own sync; the focus is kept for the panel; accepts go to the server
+   *  under its own request id. */
   post(m: HostMessage): void {
     if (m.type === 'focus') this.focused = m.uri;
+    const id = m.type === 'accepted' ? this.serverIds.get(m.id) : undefined;
+    if (m.type === 'accepted' && id !== undefined) void this.client?.sendNotification('pie/accepted', { uri: m.uri, id });
   }
 
   async request<T extends EngineMessage>(make: (id: number) => HostMessage, timeoutMs: number, token?: vscode.CancellationToken): Promise<T | null> {
@@ -95,6 +100,10 @@ export class LspEngine implements Engine {
         const r = (await client.sendRequest('textDocument/inlineCompletion', params, cts.token)) as { pie?: PieAnswer } | null;
         const a = r?.pie;
         if (!a) return null;
+        if (a.type === 'completion') {
+          this.serverIds.set(m.id, a.id);
+          if (this.serverIds.size > 64) this.serverIds.delete(this.serverIds.keys().next().value!);
+        }
         const answer: EngineMessage = a.type === 'completion' ? { type: 'completion', id: m.id, uri: m.uri, version: a.version, text: a.text, stopReason: a.stopReason, stats: a.stats } : { ...a, id: m.id };
         this.messageEmitter.fire(answer);
         return answer as T;

@@ -51,8 +51,9 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
     private readonly config: () => Config,
   ) {
     this.disposables.push(
-      vscode.commands.registerCommand(ACCEPTED_COMMAND, (uri: string) => {
+      vscode.commands.registerCommand(ACCEPTED_COMMAND, (uri: string, id?: number) => {
         this.eager = uri;
+        if (id !== undefined) this.engine.post({ type: 'accepted', uri, id });
         void vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
       }),
       vscode.workspace.onDidCloseTextDocument((d) => this.cache.drop(d.uri.toString())),
@@ -124,7 +125,7 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
       const steps = [...(r.stopReason === 'time' ? [1] : []), ...(allLines > 1 ? [allLines] : [])];
       void this.continueRest(document, version, offset, before, rest, text, steps, (lines) => ask(lines, REST_BUDGET_MS));
     }
-    return [this.item(text, position, uri)];
+    return [this.item(text, position, uri, r.id)];
   }
 
   /**
@@ -163,9 +164,10 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
     }
   }
 
-  private item(text: string, position: vscode.Position, uri: string): vscode.InlineCompletionItem {
+  /** id: the engine's request, for an answer from the engine (its command reports the accept to the engine). */
+  private item(text: string, position: vscode.Position, uri: string, id?: number): vscode.InlineCompletionItem {
     const item = new vscode.InlineCompletionItem(text, new vscode.Range(position, position));
-    item.command = { command: ACCEPTED_COMMAND, title: 'PIE: completion accepted', arguments: [uri] };
+    item.command = { command: ACCEPTED_COMMAND, title: 'PIE: completion accepted', arguments: id === undefined ? [uri] : [uri, id] };
     return item;
   }
 }

@@ -51,7 +51,8 @@ export interface PieRequestFields {
 
 /** What the server adds to an inlineCompletion answer: the engine's own answer. */
 export type PieAnswer =
-  | { type: 'completion'; text: string; stopReason: string; version: number; stats: CompletionStats }
+  /** id: the engine's request id, for pie/accepted. */
+  | { type: 'completion'; id: number; text: string; stopReason: string; version: number; stats: CompletionStats }
   | Extract<EngineMessage, { type: 'noCompletion' }>;
 
 /** The pie/state answer. */
@@ -64,7 +65,12 @@ export interface PieState {
   /** The document asked about, as the engine panel draws it (null: no cache yet). */
   cache: CacheView | null;
   last: CompletionStats | null;
+  /** Accepts reported (pie/accepted, or the items' command): taken with their rows, or encoded as edits. */
+  acceptances: { matched: number; unmatched: number };
 }
+
+/** The command of an inline completion item: a client runs it when the user accepts the item. */
+export const ACCEPT_COMMAND = 'pie.lsp.accepted';
 
 export interface ServeOptions {
   /** The model from the command line (a path or hf:...); initializationOptions.model overrides it. */
@@ -173,7 +179,7 @@ export function serve(o: ServeOptions): Connection {
       capabilities: {
         positionEncoding: 'utf-16',
         textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental },
-        ...(advertise ? { inlineCompletionProvider: true } : {}),
+        ...(advertise ? { inlineCompletionProvider: true, executeCommandProvider: { commands: [ACCEPT_COMMAND] } } : {}),
       },
       serverInfo: { name: 'pie-complete' },
     };
@@ -269,9 +275,20 @@ export function serve(o: ServeOptions): Connection {
     }
     last = m.stats;
     const at = d.positionAt(offset);
-    const items = m.text ? [{ insertText: m.text, range: { start: at, end: at } }] : [];
-    const answer: PieAnswer = { type: 'completion', text: m.text, stopReason: m.stopReason, version: m.version, stats: m.stats };
+    // an accepted item runs its command: the engine hears of it (our own client sends pie/accepted itself)
+    const command = { title: 'PIE: completion accepted', command: ACCEPT_COMMAND, arguments: [{ uri: d.uri, id: m.id }] };
+    const items = m.text ? [{ insertText: m.text, range: { start: at, end: at }, ...(ours ? {} : { command }) }] : [];
+    const answer: PieAnswer = { type: 'completion', id: m.id, text: m.text, stopReason: m.stopReason, version: m.version, stats: m.stats };
     return { items, ...(ours ? { pie: answer } : {}) };
+  });
+
+  const accepted = (a: { uri?: unknown; id?: unknown } | undefined) => {
+    if (typeof a?.uri === 'string' && typeof a.id === 'number') void host?.handle({ type: 'accepted', uri: a.uri, id: a.id });
+  };
+  conn.onNotification('pie/accepted', accepted);
+  conn.onExecuteCommand((p) => {
+    if (p.command === ACCEPT_COMMAND) accepted(p.arguments?.[0] as { uri?: unknown; id?: unknown } | undefined);
+    return null;
   });
 
   conn.onRequest('pie/resync', async (params: { textDocument: { uri: string } }, token) => {
@@ -291,6 +308,7 @@ export function serve(o: ServeOptions): Connection {
       documents: server ? server.documents().map(({ uri, version, text, cached }) => ({ uri, version, length: text.length, cached })) : [],
       cache: server ? server.cacheView(uri) : null,
       last,
+      acceptances: server ? { ...server.acceptances } : { matched: 0, unmatched: 0 },
     };
   });
 

@@ -96,6 +96,8 @@ export type HostMessage =
   | { type: 'resync'; id: number; uri: string }
   /** The editor's active document, for the engine panel. */
   | { type: 'focus'; uri: string | null }
+  /** The user accepted completion `id` (the item's command; after the insertion's `change`, whole or in part). */
+  | { type: 'accepted'; uri: string; id: number }
   /** The engine runs elsewhere (the language server: `host` names it): the page does not boot one, it draws what the
    *  extension host forwards, the engine's messages (`mirror`) and the active document's cache (`cacheView`). */
   | { type: 'remote'; host: string }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 import { catalogEntry } from '../../src/models/catalog.js';
 import { HubServer } from '../helpers/hub-server.js';
-import { cliComplete, RESULTS, ROOT, runCli, sharedVsCode, typingLatency, VsCode, waitFor, type WebGpuFlags } from './harness.js';
+import { cliComplete, deviceLossRecovers, RESULTS, ROOT, runCli, sharedVsCode, typingLatency, VsCode, waitFor, type WebGpuFlags } from './harness.js';
 
 const WEBGPU = (process.env.PIE_E2E_WEBGPU ?? 'swiftshader') as WebGpuFlags;
 // A Hugging Face Hub on 127.0.0.1 (pie.hubEndpoint) for the download test: it serves the catalog's Qwen2.5-Coder-0.5B
@@ -248,19 +248,7 @@ e2e('PIE: Select model downloads a catalog model from the Hub (pie.hubEndpoint) 
 
 e2e('a lost GPU device in the webview: said once, the engine restarts on a new device with the documents, ghost text again', 240_000, async (v, t) => {
   await v.statusBarText(/^PIE (ready|\d+ ms)$/, 90_000);
-  await v.runCommand('PIE: Simulate GPU device loss (test hook)');
-  const note = await waitFor('the device-loss warning', async () => (await v.notifications()).find((n) => /GPU device was lost/.test(n.message)), { timeout: 60_000, every: 500 });
-  t.diagnostic(`${note.severity}: ${note.message}`);
-  assert.equal(note.severity, 'warning');
-  assert.match(note.message, /restarting the engine/);
-  await v.statusBarText(/^PIE ready$/, 120_000);
-  assert.equal((await v.notifications()).filter((n) => /GPU device was lost/.test(n.message)).length, 1, 'said once');
-  await v.openFile('hello.py');
-  await v.focusEditor();
-  await v.gotoEnd();
-  await v.typeText('\nprint(');
-  const ghost = await v.waitForGhostText(60_000);
-  t.diagnostic(`ghost text after the recovery: ${JSON.stringify(ghost)}`);
+  const { note, ghost } = await deviceLossRecovers(v, /^PIE ready$/, '\nprint(');
+  t.diagnostic(`${note}; ghost text after the recovery: ${JSON.stringify(ghost)}`);
   assert.ok(ghost.trim().length > 0);
-  await v.press('Escape');
 });

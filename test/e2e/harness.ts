@@ -190,6 +190,27 @@ export async function typingLatency(v: VsCode, words: string[], status: RegExp, 
   return { summary, rows, through, typeThroughHits, engine, tip };
 }
 
+/**
+ * "PIE: Simulate GPU device loss (test hook)", then: one warning that says the engine restarts, the status bar back to
+ * `ready` (matched by `ready`), and ghost text for `typed` at the end of hello.py. Returns the warning and the ghost text.
+ */
+export async function deviceLossRecovers(v: VsCode, ready: RegExp, typed: string): Promise<{ note: string; ghost: string }> {
+  await v.runCommand('PIE: Simulate GPU device loss (test hook)');
+  const lost = (n: Notification) => /GPU device was lost/.test(n.message);
+  const note = await waitFor('the device-loss warning', async () => (await v.notifications()).find(lost), { timeout: 60_000, every: 500 });
+  if (note.severity !== 'warning' || !/restarting the engine/.test(note.message)) throw new Error(`unexpected device-loss notification: ${note.severity}: ${note.message}`);
+  await v.statusBarText(ready, 120_000);
+  const count = (await v.notifications()).filter(lost).length;
+  if (count !== 1) throw new Error(`the loss was said ${count} times, not once`);
+  await v.openFile('hello.py');
+  await v.focusEditor();
+  await v.gotoEnd();
+  await v.typeText(typed);
+  const ghost = await v.waitForGhostText(90_000);
+  await v.press('Escape');
+  return { note: `${note.severity}: ${note.message}`, ghost };
+}
+
 export interface WaitOptions {
   timeout?: number;
   /** Poll interval in ms. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { cliComplete, RESULTS, sharedVsCode, typingLatency, type VsCode, waitFor } from './harness.js';
+import { cliComplete, deviceLossRecovers, RESULTS, sharedVsCode, typingLatency, type VsCode, waitFor } from './harness.js';
 
 const shared = sharedVsCode('no-webgpu', 'off');
 
@@ -76,20 +76,8 @@ test('typing code word by word with the Node host: key to ghost text (test-resul
 test('a lost GPU device in the Node host: said once, the engine restarts, ghost text again', { timeout: 300_000 }, async (t) => {
   const v = shared.get();
   await withScreenshot(v, async () => {
-    await v.runCommand('PIE: Simulate GPU device loss (test hook)');
-    const note = await waitFor('the device-loss warning', async () => (await v.notifications()).find((n) => /GPU device was lost/.test(n.message)), { timeout: 60_000, every: 500 });
-    t.diagnostic(`${note.severity}: ${note.message}`);
-    assert.equal(note.severity, 'warning');
-    assert.match(note.message, /restarting the engine/);
-    await v.statusBarText(/^PIE ready \(Node\)$/, 120_000);
-    assert.equal((await v.notifications()).filter((n) => /GPU device was lost/.test(n.message)).length, 1, 'said once');
-    await v.openFile('hello.py');
-    await v.focusEditor();
-    await v.gotoEnd();
-    await v.typeText('\ndef ');
-    const ghost = await v.waitForGhostText(90_000);
-    t.diagnostic(`ghost text after the recovery: ${JSON.stringify(ghost)}`);
+    const { note, ghost } = await deviceLossRecovers(v, /^PIE ready \(Node\)$/, '\ndef ');
+    t.diagnostic(`${note}; ghost text after the recovery: ${JSON.stringify(ghost)}`);
     assert.ok(ghost.trim().length > 0);
-    await v.press('Escape');
   });
 });

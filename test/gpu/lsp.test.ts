@@ -187,6 +187,16 @@ test('pie serve --stdio: incremental edits (multi-cursor too), completions equal
     assert.ok(state.cache && state.cache.rows.length === rs.tokensEncoded && state.cache.stale === 0, JSON.stringify(state.cache?.plan));
     assert.ok(state.last && state.last.firstTokenMs > 0);
 
+    // accepting: the client inserts the item, then runs its command (workspace/executeCommand); the server took the
+    // insertion as the accept
+    const end = position(text, text.length);
+    const offer = await s.complete(uri, end.line, end.character);
+    const item = offer.items[0] as { insertText: string; command: { command: string; arguments: unknown[] } };
+    assert.equal(item.command.command, 'pie.lsp.accepted');
+    await s.conn.sendNotification('textDocument/didChange', { textDocument: { uri, version: 4 }, contentChanges: [{ range: { start: end, end }, text: item.insertText }] });
+    await s.conn.sendRequest('workspace/executeCommand', { command: item.command.command, arguments: item.command.arguments });
+    assert.deepEqual(((await s.conn.sendRequest('pie/state', {})) as PieState).acceptances, { matched: 1, unmatched: 0 });
+
     // closing frees the document: a completion for it answers nothing
     await s.conn.sendNotification('textDocument/didClose', { textDocument: { uri } });
     assert.deepEqual((await s.complete(uri, 0, 0)).items, []);

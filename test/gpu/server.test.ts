@@ -132,6 +132,15 @@ describe('EngineServer on stories260K', async () => {
       // a plain edit would encode the word's tokens; an accepted one encodes at most the token at the cursor again
       assert.ok(r2?.type === 'completion' && r2.stats.tokensEncoded <= 2, JSON.stringify(r2));
       assert.equal((r2 as { text: string }).text, await expected(STORY + word, STORY.length + word.length, 4));
+      // the editor's report (the item's command) after the change: that change took completion 1
+      await h.send({ type: 'accepted', uri: 'a', id: 1 });
+      assert.deepEqual(h.server.acceptances, { matched: 1, unmatched: 0 });
+      // an accept whose insertion the editor changed (here: other text) went in as an edit, and the log says so
+      const end = STORY.length + word.length;
+      await h.send({ type: 'change', uri: 'a', version: 3, prevVersion: 2, changes: [{ rangeOffset: end, rangeLength: 0, text: ' zzz' }] });
+      await h.send({ type: 'accepted', uri: 'a', id: 2 });
+      assert.deepEqual(h.server.acceptances, { matched: 1, unmatched: 1 });
+      assert.ok(h.out.some((m) => m.type === 'log' && /completion 2 was accepted in a, but .* encoded as an edit/.test(m.message)));
     } finally {
       h.server.dispose();
     }
