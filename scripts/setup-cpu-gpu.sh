@@ -18,6 +18,9 @@ for p in libllvm15 libdrm2 libelf1 libexpat1 libwayland-client0 libx11-xcb1 libx
          libxcb-shm0 libxcb-sync1 libxcb-xfixes0 libxcb1 libxshmfence1 libzstd1 zlib1g; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
+# python3-onnx (with numpy): tools/export-transformersjs writes pie-code-tiny for transformers.js, for
+# test/gpu/peers.test.ts and bench/peers.mjs
+dpkg -s python3-onnx >/dev/null 2>&1 || need+=(python3-onnx)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup-cpu-gpu: apt-get install ${need[*]}"
   $SUDO apt-get update -qq

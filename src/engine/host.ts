@@ -48,15 +48,6 @@ export class EngineHost {
     return this.current;
   }
 
-  /** The device in use, null while there is none. */
-  get device(): GpuContext | null {
-    return this.ctx;
-  }
-
-  get isBooting(): boolean {
-    return this.booting;
-  }
-
   /** Boots the engine; resolves true when it is ready, false when it is unavailable (the message said why). */
   async start(reopen: DocumentSnapshot[] = []): Promise<boolean> {
     if (this.disposed || this.booting || this.current) return this.current !== null;
