@@ -200,8 +200,8 @@ export async function deviceLossRecovers(v: VsCode, ready: RegExp, typed: string
   const note = await waitFor('the device-loss warning', async () => (await v.notifications()).find(lost), { timeout: 60_000, every: 500 });
   if (note.severity !== 'warning' || !/restarting the engine/.test(note.message)) throw new Error(`unexpected device-loss notification: ${note.severity}: ${note.message}`);
   await v.statusBarText(ready, 120_000);
-  const count = (await v.notifications()).filter(lost).length;
-  if (count !== 1) throw new Error(`the loss was said ${count} times, not once`);
+  const said = (await v.notifications()).filter(lost);
+  if (said.length !== 1) throw new Error(`the loss was said ${said.length} times, not once: ${JSON.stringify(said)}`);
   await v.openFile('hello.py');
   await v.focusEditor();
   await v.gotoEnd();
@@ -716,6 +716,11 @@ export class VsCode {
    *  notification center. */
   async toasts(): Promise<string[]> {
     return this.page.locator('.notifications-toasts .notification-list-item-message').evaluateAll((els) => els.map((e) => (e.textContent ?? '').trim()));
+  }
+
+  /** The folder the extensions are installed in (this VS Code's own). */
+  get extensionsDir(): string {
+    return this.dirs().ext;
   }
 
   /** The folder the extension host sees as XDG_CACHE_HOME (its Hugging Face cache is huggingface/hub in it). */

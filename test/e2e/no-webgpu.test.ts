@@ -3,7 +3,7 @@
 // the machine's CPU Vulkan driver): ghost text as the CLI completes it, the status bar naming the Node host, a lost
 // device recovered. With "webview" (test/e2e/webview-only.test.ts) the user gets an error that names WebGPU instead.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cliComplete, deviceLossRecovers, RESULTS, sharedVsCode, typingLatency, type VsCode, waitFor } from './harness.js';
@@ -59,8 +59,11 @@ test('without WebGPU ("auto"): the language server runs the engine, its ghost te
 test('typing code word by word with the Node host: key to ghost text (test-results/e2e/latency-node.json)', { timeout: 300_000 }, async (t) => {
   const v = shared.get();
   await withScreenshot(v, async () => {
+    // the editor, not the engine panel the last test showed, takes the keys
+    await v.openFile('numbers.ts');
     await v.focusEditor();
     await v.gotoEnd();
+    await v.waitForEditorText((s) => s.endsWith('let best = values['));
     await v.startLatencyProbe();
     // the same words as the webview's typing test (extension.test.ts), after the same `let best = values[`
     const words = ['0];', '\n  for', ' (const', ' v', ' of', ' values)', ' {', '\n    if', ' (v', ' >', ' best)', ' best', ' =', ' v;'];
@@ -79,5 +82,33 @@ test('a lost GPU device in the Node host: said once, the engine restarts, ghost 
     const { note, ghost } = await deviceLossRecovers(v, /^PIE ready \(Node\)$/, '\ndef ');
     t.diagnostic(`${note}; ghost text after the recovery: ${JSON.stringify(ghost)}`);
     assert.ok(ghost.trim().length > 0);
+  });
+});
+
+test('a language server that dies is restarted with a message, and completions come back', { timeout: 300_000 }, async (t) => {
+  const v = shared.get();
+  await withScreenshot(v, async () => {
+    // the server vscode-languageclient started: node .../dist/server.mjs --stdio (this VS Code's only one)
+    const servers = readdirSync('/proc').filter((pid) => /^\d+$/.test(pid) && (() => {
+      try {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return cmd.some((a) => a.startsWith(v.extensionsDir) && a.endsWith('dist/server.mjs'));
+      } catch {
+        return false; // gone meanwhile
+      }
+    })());
+    assert.equal(servers.length, 1, `the language server's processes: ${servers.join(', ') || 'none'}`);
+    process.kill(Number(servers[0]), 'SIGKILL');
+    const note = await waitFor('the restart warning', async () => (await v.notifications()).find((n) => /language server stopped; restarting it/.test(n.message)), { timeout: 60_000, every: 500 });
+    t.diagnostic(`${note.severity}: ${note.message}`);
+    await v.statusBarText(/^PIE ready \(Node\)$/, 120_000);
+    await v.openFile('hello.py');
+    await v.focusEditor();
+    await v.gotoEnd();
+    await v.typeText('\nprint(');
+    const ghost = await v.waitForGhostText(90_000);
+    t.diagnostic(`ghost text after the restart: ${JSON.stringify(ghost)}`);
+    assert.ok(ghost.trim().length > 0);
+    await v.press('Escape');
   });
 });
