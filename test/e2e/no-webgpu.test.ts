@@ -76,6 +76,21 @@ test('typing code word by word with the Node host: key to ghost text (test-resul
   });
 });
 
+test('PIE: Re-sync cache through the language server: a notification and the status bar', { timeout: 120_000 }, async (t) => {
+  const v = shared.get();
+  await withScreenshot(v, async () => {
+    await v.focusEditor();
+    await v.runCommand('PIE: Re-sync cache');
+    const note = await waitFor('the re-sync notification', async () => (await v.notifications()).find((n) => /^PIE: re-encoded \d+ tokens/.test(n.message)), { timeout: 60_000, every: 500 });
+    const tokens = Number(/re-encoded (\d+) tokens/.exec(note.message)![1]);
+    const tooltip = await v.statusBarTooltip(/^PIE \d+ ms \(Node\)$/);
+    t.diagnostic(`${note.message}; tooltip: ${tooltip.replace(/\n/g, ' | ')}`);
+    assert.ok(tokens > 50, note.message);
+    assert.match(tooltip, new RegExp(`^Re-sync: ${tokens} tokens re-encoded in [\\d.]+ ms`));
+    await v.focusEditor();
+  });
+});
+
 test('a lost GPU device in the Node host: said once, the engine restarts, ghost text again', { timeout: 300_000 }, async (t) => {
   const v = shared.get();
   await withScreenshot(v, async () => {
