@@ -51,6 +51,7 @@ import struct
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import onnx
@@ -213,6 +214,32 @@ class Graph:
         return n
 
 
+class LlamaShape(NamedTuple):
+    dim: int
+    n_layers: int
+    n_heads: int
+    n_kv: int
+    head_dim: int
+    eps: float
+    rope_base: float
+
+
+def llama_shape(md: dict) -> LlamaShape:
+    """The hyperparameters the graphs and config.json are written from; refuses what this exporter does not write."""
+    arch = md['general.architecture']
+    if arch != 'llama':
+        raise SystemExit(f'general.architecture is {arch!r}; this exporter writes llama models')
+    dim = md['llama.embedding_length']
+    n_heads = md['llama.attention.head_count']
+    hd = dim // n_heads
+    if md.get('llama.rope.dimension_count', hd) != hd:
+        raise SystemExit('partial rotary dimensions are not exported')
+    if md.get('llama.rope.scaling.type', 'none') not in ('none', None):
+        raise SystemExit('RoPE scaling is not exported')
+    return LlamaShape(dim, md['llama.block_count'], n_heads, md['llama.attention.head_count_kv'], hd,
+                      float(md['llama.attention.layer_norm_rms_epsilon']), md.get('llama.rope.freq_base', 10000.0))
+
+
 def rope_angle_basis(head_dim: int, base: float) -> np.ndarray:
     """ggml's thetaScale = powf(base, -2 / head_dim) as f32."""
     return np.float32(np.power(np.float32(base), np.float32(-2.0 / head_dim), dtype=np.float32))
@@ -220,21 +247,7 @@ def rope_angle_basis(head_dim: int, base: float) -> np.ndarray:
 
 def build_plain(md: dict, W: dict) -> onnx.ModelProto:
     """The graph in standard ONNX operators only (as Optimum exports a LlamaForCausalLM)."""
-    arch = md['general.architecture']
-    if arch != 'llama':
-        raise SystemExit(f'general.architecture is {arch!r}; this exporter writes llama models')
-    dim = md['llama.embedding_length']
-    n_layers = md['llama.block_count']
-    n_heads = md['llama.attention.head_count']
-    n_kv = md['llama.attention.head_count_kv']
-    hd = dim // n_heads
-    rope_dim = md.get('llama.rope.dimension_count', hd)
-    if rope_dim != hd:
-        raise SystemExit('partial rotary dimensions are not exported')
-    if md.get('llama.rope.scaling.type', 'none') not in ('none', None):
-        raise SystemExit('RoPE scaling is not exported')
-    eps = md['llama.attention.layer_norm_rms_epsilon']
-    base = md.get('llama.rope.freq_base', 10000.0)
+    dim, n_layers, n_heads, n_kv, hd, eps, base = llama_shape(md)
     emb = W['token_embd.weight']  # (vocab, dim)
     vocab = emb.shape[0]
     g_per_kv = n_heads // n_kv
@@ -363,20 +376,7 @@ def build_fused(md: dict, W: dict, rope_rows: int) -> onnx.ModelProto:
     RMSNorm), one MatMul for packed Q/K/V, GroupQueryAttention (RoPE on the interleaved pairs with cos/sin tables,
     past and present keys/values, causal), the output MatMul, and SwiGLU in MatMul/Sigmoid/Mul. The RoPE tables hold
     rope_rows positions (positions past them are an error in onnxruntime)."""
-    arch = md['general.architecture']
-    if arch != 'llama':
-        raise SystemExit(f'general.architecture is {arch!r}; this exporter writes llama models')
-    dim = md['llama.embedding_length']
-    n_layers = md['llama.block_count']
-    n_heads = md['llama.attention.head_count']
-    n_kv = md['llama.attention.head_count_kv']
-    hd = dim // n_heads
-    if md.get('llama.rope.dimension_count', hd) != hd:
-        raise SystemExit('partial rotary dimensions are not exported')
-    if md.get('llama.rope.scaling.type', 'none') not in ('none', None):
-        raise SystemExit('RoPE scaling is not exported')
-    eps = float(md['llama.attention.layer_norm_rms_epsilon'])
-    base = md.get('llama.rope.freq_base', 10000.0)
+    dim, n_layers, n_heads, n_kv, hd, eps, base = llama_shape(md)
     emb = W['token_embd.weight']
     vocab = emb.shape[0]
 
@@ -507,8 +507,7 @@ def main() -> int:
     (out / 'onnx').mkdir(parents=True, exist_ok=True)
     onnx_bytes = model.SerializeToString()
     (out / 'onnx' / 'model.onnx').write_bytes(onnx_bytes)
-    dim = md['llama.embedding_length']
-    n_heads = md['llama.attention.head_count']
+    shape = llama_shape(md)
     bos = md.get('tokenizer.ggml.bos_token_id')
     eos = md.get('tokenizer.ggml.eos_token_id')
     pad = md.get('tokenizer.ggml.padding_token_id')
@@ -516,15 +515,15 @@ def main() -> int:
         'architectures': ['LlamaForCausalLM'],
         'model_type': 'llama',
         'vocab_size': W['token_embd.weight'].shape[0],
-        'hidden_size': dim,
+        'hidden_size': shape.dim,
         'intermediate_size': md['llama.feed_forward_length'],
-        'num_hidden_layers': md['llama.block_count'],
-        'num_attention_heads': n_heads,
-        'num_key_value_heads': md['llama.attention.head_count_kv'],
-        'head_dim': dim // n_heads,
+        'num_hidden_layers': shape.n_layers,
+        'num_attention_heads': shape.n_heads,
+        'num_key_value_heads': shape.n_kv,
+        'head_dim': shape.head_dim,
         'max_position_embeddings': md['llama.context_length'],
-        'rms_norm_eps': md['llama.attention.layer_norm_rms_epsilon'],
-        'rope_theta': md.get('llama.rope.freq_base', 10000.0),
+        'rms_norm_eps': shape.eps,
+        'rope_theta': shape.rope_base,
         'hidden_act': 'silu',
         'tie_word_embeddings': 'output.weight' not in W,
         'bos_token_id': bos,
