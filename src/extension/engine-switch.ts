@@ -75,11 +75,10 @@ export class EngineSwitch implements Engine {
 
   post(m: HostMessage): void {
     // the panel is the webview's, whichever host runs the engine
-    if (m.type === 'shown' || m.type === 'focus') this.webview.post(m);
-    if (this.active !== this.webview) {
-      this.active.post(m);
-      if (m.type === 'focus') void this.drawCache();
-    } else if (m.type !== 'shown' && m.type !== 'focus') this.webview.post(m);
+    if (this.active === this.webview || m.type === 'shown' || m.type === 'focus') this.webview.post(m);
+    if (this.active === this.webview) return;
+    this.active.post(m);
+    if (m.type === 'focus') void this.drawCache();
   }
 
   request<T extends EngineMessage>(make: (id: number) => HostMessage, timeoutMs: number, token?: vscode.CancellationToken): Promise<T | null> {

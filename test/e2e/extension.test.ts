@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 import { catalogEntry } from '../../src/models/catalog.js';
 import { HubServer } from '../helpers/hub-server.js';
-import { cliComplete, deviceLossRecovers, RESULTS, ROOT, runCli, sharedVsCode, typingLatency, VsCode, waitFor, type WebGpuFlags } from './harness.js';
+import { deviceLossRecovers, RESULTS, ROOT, sharedVsCode, typingLatency, VsCode, waitFor, type WebGpuFlags } from './harness.js';
+import { cliComplete, runCli } from '../helpers/cli.js';
 
 const WEBGPU = (process.env.PIE_E2E_WEBGPU ?? 'swiftshader') as WebGpuFlags;
 // A Hugging Face Hub on 127.0.0.1 (pie.hubEndpoint) for the download test: it serves the catalog's Qwen2.5-Coder-0.5B

@@ -102,25 +102,6 @@ export function packageVsix(): string {
   return m[1]!;
 }
 
-/** Runs the CLI (in Node, on Dawn) with `model`; its JSON line, parsed. */
-export function runCli<T>(model: string, args: string[], stdin = ''): T {
-  const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli.js'), ...args, '--model', model, '--json'], { encoding: 'utf8', timeout: 120_000, input: stdin });
-  if (r.status !== 0) throw new Error(`pie ${args[0]} failed (${r.status}): ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
-}
-
-/** What `pie complete` (a fresh session) completes for `text` at its end, as ghost text shows it. */
-export function cliComplete(model: string, text: string, maxTokens: number, maxLines: number): { text: string; device: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'pie-e2e-doc-'));
-  try {
-    const file = join(dir, 'doc.txt');
-    writeFileSync(file, text);
-    return runCli(model, ['complete', '--file', file, '--max-tokens', String(maxTokens), '--max-lines', String(maxLines)]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 /**
  * Types `words` key by key (30 ms apart) at the cursor and measures, on the page's clock, each last key to the first
  * ghost text drawn for it and to the whole completion, which completions the engine answered (and its figures, from

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { cliComplete, deviceLossRecovers, RESULTS, sharedVsCode, typingLatency, type VsCode, waitFor } from './harness.js';
+import { deviceLossRecovers, RESULTS, sharedVsCode, typingLatency, type VsCode, waitFor } from './harness.js';
+import { cliComplete } from '../helpers/cli.js';
 
 const shared = sharedVsCode('no-webgpu', 'off');
 

@@ -3,7 +3,7 @@
 // notification included), inline completions equal to `pie complete` for the same text and offset, cancellation,
 // re-sync, the engine's state, load progress, a malformed model, a lost device, and a killed server restarted.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import { CancellationTokenSource, createMessageConnection, type MessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
 import { DEFAULT_MODEL, KNOWN_MODELS, projectRoot } from '../../src/cli/models.js';
 import type { PieState } from '../../src/lsp/server.js';
+import { cliComplete } from '../helpers/cli.js';
 import type { EngineMessage } from '../../src/protocol/messages.js';
 
 const cli = join(projectRoot(), 'dist', 'cli.js');
@@ -103,13 +104,7 @@ async function start(args: string[], init: Record<string, unknown> = {}): Promis
 }
 
 /** `pie complete` on the same text and offset: what the editor would show. */
-function cliComplete(text: string, offset: number): string {
-  const file = join(dir, `cli-${offset}.py`);
-  writeFileSync(file, text);
-  const r = spawnSync(process.execPath, [cli, 'complete', '--model', model, '--file', file, '--offset', String(offset), '--max-tokens', '12', '--max-lines', '4', '--json'], { encoding: 'utf8', timeout: 180_000 });
-  assert.equal(r.status, 0, r.stderr);
-  return (JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { text: string }).text;
-}
+const cliCompletion = (text: string, offset: number): string => cliComplete(model, text, 12, 4, offset).text;
 
 const BEFORE = 'import os\n\n\ndef area(width, height):\n    return ';
 const AFTER = '\n\n\ndef main():\n    print(area(3, 4))\n';
@@ -135,7 +130,7 @@ test('pie serve --stdio: incremental edits (multi-cursor too), completions equal
     let text = BEFORE + AFTER;
     s.open(uri, text);
     const first = await s.complete(uri, 4, 11);
-    const expected = cliComplete(text, BEFORE.length);
+    const expected = cliCompletion(text, BEFORE.length);
     assert.ok(expected.length > 0);
     assert.equal(first.items.length, 1);
     assert.equal(first.items[0]!.insertText, expected);
@@ -163,7 +158,7 @@ test('pie serve --stdio: incremental edits (multi-cursor too), completions equal
     const held = ((await s.conn.sendRequest('pie/state', { textDocument: { uri } })) as PieState).documents;
     assert.deepEqual(held, [{ uri, version: 3, length: text.length, cached: true }], 'the edited text, as long as it is here');
     const after = await s.complete(uri, position(text, offset).line, position(text, offset).character);
-    assert.equal(after.items[0]?.insertText ?? '', cliComplete(text, offset));
+    assert.equal(after.items[0]?.insertText ?? '', cliCompletion(text, offset));
 
     // cancellation: a completion queued behind the re-sync of a long document and cancelled at once is answered
     // RequestCancelled
@@ -178,7 +173,7 @@ test('pie serve --stdio: incremental edits (multi-cursor too), completions equal
     assert.ok(((await resync) as { tokensEncoded: number }).tokensEncoded > 900);
     await s.conn.sendNotification('textDocument/didClose', { textDocument: { uri: long } });
     // the engine goes on: the same completion again
-    assert.equal((await s.complete(uri, position(text, offset).line, position(text, offset).character)).items[0]?.insertText ?? '', cliComplete(text, offset));
+    assert.equal((await s.complete(uri, position(text, offset).line, position(text, offset).character)).items[0]?.insertText ?? '', cliCompletion(text, offset));
 
     const state = (await s.conn.sendRequest('pie/state', { textDocument: { uri } })) as PieState;
     assert.equal(state.host, 'node');

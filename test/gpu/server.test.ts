@@ -93,21 +93,31 @@ describe('EngineServer on stories260K', async () => {
     }
   });
 
+  /**
+   * Offers a completion at the end of STORY, inserts `part(offered text)` where it was offered, and checks that the next
+   * completion there encodes at most the token at the cursor again (an edit would encode the inserted tokens) and
+   * completes as a fresh session does. Returns the inserted text.
+   */
+  async function insertOffered(h: ReturnType<typeof harness>, part: (offered: string) => string): Promise<string> {
+    await h.send({ type: 'open', uri: 'a', version: 1, text: STORY, cursor: STORY.length });
+    await h.send({ type: 'complete', id: 1, uri: 'a', version: 1, offset: STORY.length, maxTokens: 10, maxLines: 5 });
+    const r = h.reply(1);
+    assert.ok(r?.type === 'completion' && r.text.length > 0);
+    const text = part((r as { text: string }).text);
+    await h.send({ type: 'change', uri: 'a', version: 2, prevVersion: 1, changes: [{ rangeOffset: STORY.length, rangeLength: 0, text }] });
+    assert.equal(h.server.session('a')!.text, STORY + text);
+    await h.send({ type: 'complete', id: 2, uri: 'a', version: 2, offset: STORY.length + text.length, maxTokens: 4, maxLines: 5 });
+    const r2 = h.reply(2);
+    assert.ok(r2?.type === 'completion' && r2.stats.tokensEncoded <= 2, JSON.stringify(r2));
+    assert.equal((r2 as { text: string }).text, await expected(STORY + text, STORY.length + text.length, 4));
+    return text;
+  }
+
   test('inserting exactly the offered completion accepts it: its rows are kept, only a token or two is encoded', async (t) => {
     if (!path) return skipOrFail(t, why);
     const h = harness();
     try {
-      await h.send({ type: 'open', uri: 'a', version: 1, text: STORY, cursor: STORY.length });
-      await h.send({ type: 'complete', id: 1, uri: 'a', version: 1, offset: STORY.length, maxTokens: 10, maxLines: 5 });
-      const r = h.reply(1);
-      assert.ok(r?.type === 'completion' && r.text.length > 0);
-      const text = (r as { text: string }).text;
-      await h.send({ type: 'change', uri: 'a', version: 2, prevVersion: 1, changes: [{ rangeOffset: STORY.length, rangeLength: 0, text }] });
-      assert.equal(h.server.session('a')!.text, STORY + text);
-      await h.send({ type: 'complete', id: 2, uri: 'a', version: 2, offset: STORY.length + text.length, maxTokens: 4, maxLines: 5 });
-      const r2 = h.reply(2);
-      assert.ok(r2?.type === 'completion' && r2.stats.tokensEncoded <= 2, JSON.stringify(r2));
-      assert.equal((r2 as { text: string }).text, await expected(STORY + text, STORY.length + text.length, 4));
+      await insertOffered(h, (offered) => offered);
     } finally {
       h.server.dispose();
     }
@@ -117,21 +127,12 @@ describe('EngineServer on stories260K', async () => {
     if (!path) return skipOrFail(t, why);
     const h = harness();
     try {
-      await h.send({ type: 'open', uri: 'a', version: 1, text: STORY, cursor: STORY.length });
-      await h.send({ type: 'complete', id: 1, uri: 'a', version: 1, offset: STORY.length, maxTokens: 10, maxLines: 5 });
-      const r = h.reply(1);
-      assert.ok(r?.type === 'completion');
       // the words up to the middle: several tokens, which a plain edit would encode and an accept does not
-      const full = (r as { text: string }).text;
-      const word = full.slice(0, full.indexOf(' ', full.length >> 1));
-      assert.ok(word.length > 0 && h.server.model.tokenizer.encode(word).length >= 3, JSON.stringify(full));
-      await h.send({ type: 'change', uri: 'a', version: 2, prevVersion: 1, changes: [{ rangeOffset: STORY.length, rangeLength: 0, text: word }] });
-      assert.equal(h.server.session('a')!.text, STORY + word);
-      await h.send({ type: 'complete', id: 2, uri: 'a', version: 2, offset: STORY.length + word.length, maxTokens: 4, maxLines: 5 });
-      const r2 = h.reply(2);
-      // a plain edit would encode the word's tokens; an accepted one encodes at most the token at the cursor again
-      assert.ok(r2?.type === 'completion' && r2.stats.tokensEncoded <= 2, JSON.stringify(r2));
-      assert.equal((r2 as { text: string }).text, await expected(STORY + word, STORY.length + word.length, 4));
+      const word = await insertOffered(h, (full) => {
+        const part = full.slice(0, full.indexOf(' ', full.length >> 1));
+        assert.ok(part.length > 0 && h.server.model.tokenizer.encode(part).length >= 3, JSON.stringify(full));
+        return part;
+      });
       // the editor's report (the item's command) after the change: that change took completion 1
       await h.send({ type: 'accepted', uri: 'a', id: 1 });
       assert.deepEqual(h.server.acceptances, { matched: 1, unmatched: 0 });
