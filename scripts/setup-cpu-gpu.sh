@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes WebGPU usable on a machine without a GPU (Debian 12), for Dawn in Node and for Chromium:
 #   - libvulkan1 and chromium from Debian (chromium ships the SwiftShader Vulkan driver; also the e2e browser);
+#   - gcc and libvulkan-dev (the out-of-memory test builds a Vulkan layer);
 #   - Mesa 25 lavapipe (a faster CPU Vulkan driver) from bookworm-backports, unpacked into .cache/lavapipe without
 #     touching the system (Debian 12's own Mesa 22 lavapipe is rejected by Dawn).
 # Needs root for apt-get. Safe to run again: it skips what is already there.
@@ -21,6 +22,11 @@ done
 # python3-onnx (with numpy): tools/export-transformersjs writes pie-code-tiny for transformers.js, for
 # test/gpu/peers.test.ts and bench/peers.mjs
 dpkg -s python3-onnx >/dev/null 2>&1 || need+=(python3-onnx)
+# a C compiler and the Vulkan headers: test/gpu/out-of-memory.test.ts builds a Vulkan layer that gives the driver less
+# memory (test/helpers/vk-memory-cap.c)
+for p in gcc libc6-dev libvulkan-dev; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup-cpu-gpu: apt-get install ${need[*]}"
   $SUDO apt-get update -qq

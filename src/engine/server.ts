@@ -13,7 +13,7 @@
 // Documents larger than a cache: the session holds a window of the text around the cursor (the engine keeps the whole
 // text as a string and translates offsets); an edit that straddles the window or a cursor near its edge rebuilds it.
 import type { CacheView, CompletionStats, EngineMessage, EngineSettings, HostMessage, ModelInfo, WireChange } from '../protocol/messages.js';
-import type { GpuContext } from './gpu/context.js';
+import { fmtBytes, type GpuContext, GpuDeviceError } from './gpu/context.js';
 import { failureOf } from './errors.js';
 import { KvCache } from './kv/cache.js';
 import type { LlamaModel } from './model/model.js';
@@ -380,7 +380,9 @@ export class EngineServer {
     }
     d.cursor = clamp(m.offset, d.text.length);
     d.lastUsed = ++this.clock;
-    // Out of GPU memory: the other documents' caches go, least recently used first, one per try, until it fits.
+    // Out of GPU memory: the other documents' caches go, least recently used first, one per try, until it fits. The
+    // memory of a cache just dropped can come back late (GpuContext.reclaim): one more wait before the next goes.
+    let waited = true;
     for (;;) {
       try {
         return await this.completeOnce(m, d, received, skip);
@@ -388,11 +390,20 @@ export class EngineServer {
         this.dropSession(d);
         const f = failureOf(e);
         const lru = [...this.docs.values()].filter((o) => o.session && o !== d).sort((a, b) => a.lastUsed - b.lastUsed)[0];
+        if (f.kind === 'out-of-memory' && !waited) {
+          waited = true;
+          await this.ctx.reclaim();
+          continue;
+        }
         if (f.kind === 'out-of-memory' && lru) {
           this.dropSession(lru);
           this.send({ type: 'log', message: `out of GPU memory for ${d.uri}: dropped the cache of ${lru.uri} (least recently used) and tried again` });
+          await this.ctx.reclaim();
+          waited = false;
           continue;
         }
+        // the device's own refusal says nothing of what to do (the engine's checks against its limits do)
+        if (f.kind === 'out-of-memory' && e instanceof GpuDeviceError) f.message = this.outOfMemory(f.message);
         this.send({ type: 'noCompletion', id: m.id, reason: 'error', kind: f.kind, message: f.message });
         if (f.kind === 'device-lost' && this.ctx.lost) throw e;
         return;
@@ -485,6 +496,12 @@ export class EngineServer {
     s.moveCursor(d.cursor - start);
     d.session = s;
     return { session: s, rebuilt: true };
+  }
+
+  /** What a device's refusal means once no other cache is left to drop, and what to do. */
+  private outOfMemory(device: string): string {
+    const rows = this.maxRows;
+    return `out of GPU memory: a cache of ${rows} rows (${fmtBytes(KvCache.bytesFor(this.model.config, rows))}) did not fit beside the model (${fmtBytes(this.ctx.liveBytes)} held), with no other document's cache left to drop; lower pie.maxContext, choose a smaller model, or close other programs that use the GPU (${device})`;
   }
 
   private dropSession(d: Doc | undefined): void {

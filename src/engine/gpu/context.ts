@@ -44,6 +44,7 @@ export class GpuContext {
   private readonly errors: { kind: 'out-of-memory' | 'internal'; text: string }[] = [];
   /** Uniform arena reused across batches: queue.writeBuffer is ordered with submits, so reuse is safe. */
   private arena: GPUBuffer | null = null;
+  private nudge: GPUBuffer | null = null;
 
   constructor(
     readonly device: GPUDevice,
@@ -152,6 +153,22 @@ export class GpuContext {
     });
   }
 
+  /**
+   * Gives the memory of the buffers destroyed so far time to go back to the driver. Dawn frees it in a device tick
+   * after a submission made after the destroy has completed, and a wait can see that completion before the tick that
+   * frees: tiny submissions, each waited for, 2 of them. Best effort: the memory can still be held after it (seen with
+   * lavapipe), so a caller that needs it back tries again after another reclaim().
+   */
+  async reclaim(): Promise<void> {
+    this.nudge ??= this.device.createBuffer({ label: 'reclaim', size: 16, usage: GPUBufferUsage.COPY_DST });
+    for (let i = 0; i < 2; i++) {
+      const enc = this.device.createCommandEncoder({ label: 'reclaim' });
+      enc.clearBuffer(this.nudge);
+      this.device.queue.submit([enc.finish()]);
+      await this.device.queue.onSubmittedWorkDone();
+    }
+  }
+
   /** Bytes of the buffers made by buffer() and not destroyed yet (weights, caches, scratch; not read-back staging). */
   get liveBytes(): number {
     return this.live;
@@ -183,7 +200,12 @@ export class GpuContext {
       const enc = this.device.createCommandEncoder({ label: 'readback' });
       enc.copyBufferToBuffer(buf, byteOffset, staging, 0, size);
       this.device.queue.submit([enc.finish()]);
-      await staging.mapAsync(GPUMapMode.READ);
+      // a failed map (the staging or the copy refused) is explained by the errors the device reported
+      await staging.mapAsync(GPUMapMode.READ).catch(async (e: Error) => {
+        if (!this.lostReason && this.errors.length === 0) await this.device.queue.onSubmittedWorkDone();
+        this.throwIfFailed();
+        throw new GpuDeviceError('internal', `reading back from the GPU failed (${e.name}: ${e.message})`);
+      });
       this.throwIfFailed();
       return staging.getMappedRange().slice(0, byteSize);
     } finally {
@@ -217,6 +239,7 @@ export class GpuContext {
 
   destroy(): void {
     this.arena?.destroy();
+    this.nudge?.destroy();
     this.device.destroy();
     this.keepAlive.length = 0;
   }

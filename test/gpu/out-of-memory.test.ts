@@ -1,0 +1,144 @@
+// Out of GPU memory on a real device: lavapipe under a Vulkan layer that gives it less memory (test/helpers/
+// vk-memory-cap.c), so that vkAllocateMemory itself answers VK_ERROR_OUT_OF_DEVICE_MEMORY and Dawn reports it as
+// WebGPU does. Through the engine's message handler: the other documents' caches go least recently used first, one per
+// refusal, every completion equals the one made without the cap, and when nothing is left to drop the message says
+// what to do and completions go on once memory is back.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { GpuContext } from '../../src/engine/gpu/context.js';
+import { acquireNodeGpu } from '../../src/engine/gpu/node.js';
+import { bytesSource } from '../../src/engine/model/gguf.js';
+import { LlamaModel } from '../../src/engine/model/model.js';
+import { DEFAULT_SETTINGS, EngineServer } from '../../src/engine/server.js';
+import type { EngineMessage } from '../../src/protocol/messages.js';
+import { fixture, skipOrFail } from '../helpers/fixtures.js';
+import { F16, randomModel } from '../helpers/random-model.js';
+import { enableMemoryCap, type MemoryCap } from '../helpers/vk-memory-cap.js';
+
+const VOCAB = 'vocab/ggml-vocab-llama-spm.gguf';
+// 2 layers x 2 KV heads x 64 dims x 4 bytes: 1 KiB of K and 1 KiB of V per row, so 8 MiB each for 8,192 rows, above
+// the size Dawn sub-allocates (4 MiB): each cache is memory of its own that the driver gives and takes back.
+const ROWS = 8192;
+const SETTINGS = { ...DEFAULT_SETTINGS, maxContext: ROWS, cacheBudgetMiB: 4096, idleMs: 600_000 };
+const TEXTS: Record<string, string> = {
+  a: 'int main(void) {\n  return',
+  b: 'def add(a, b):\n    return',
+  c: 'fn main() {\n    let x =',
+};
+
+let cap: MemoryCap | null = null;
+let missing = '';
+let ctx: GpuContext | null = null;
+let model: LlamaModel | null = null;
+
+before(async () => {
+  const vocab = fixture(VOCAB);
+  if (!vocab) return void (missing = `missing fixture ../shared/fixtures/${VOCAB}`);
+  const layer = enableMemoryCap();
+  if ('missing' in layer) return void (missing = `the memory-capping Vulkan layer cannot be built: no ${layer.missing}`);
+  try {
+    ctx = await acquireNodeGpu({ prefer: 'lavapipe' });
+  } catch (e) {
+    return void (missing = `lavapipe (scripts/setup-cpu-gpu.sh): ${(e as Error).message}`);
+  }
+  cap = layer;
+  const bytes = randomModel({ arch: 'llama', vocab, nLayers: 2, dim: 128, nHeads: 2, nKvHeads: 2, ffnDim: 256, contextLength: ROWS, tied: true, formats: F16, seed: 5 });
+  model = await LlamaModel.load(ctx, bytesSource(bytes), undefined, 1024);
+});
+after(() => {
+  model?.destroy();
+  ctx?.destroy();
+});
+
+function ready(t: { skip(msg: string): void }): boolean {
+  if (model) return true;
+  skipOrFail(t, missing);
+  return false;
+}
+
+/** An engine with documents a, b and c open, and a way to ask for a completion and get its answer and logs. */
+async function engine() {
+  const out: EngineMessage[] = [];
+  const server = new EngineServer(model!, (m) => out.push(m), SETTINGS);
+  for (const [uri, text] of Object.entries(TEXTS)) await server.handle({ type: 'open', uri, version: 1, text, cursor: text.length });
+  let id = 0;
+  const complete = async (uri: string) => {
+    const from = out.length;
+    await server.handle({ type: 'complete', id: ++id, uri, version: 1, offset: TEXTS[uri]!.length, maxTokens: 8, maxLines: 1 });
+    const answer = out.slice(from).find((m) => 'id' in m && m.id === id);
+    const dropped = out.slice(from).flatMap((m) => (m.type === 'log' ? [...m.message.matchAll(/dropped the cache of (\w+)/g)].map((x) => x[1]!) : []));
+    return { answer, dropped };
+  };
+  return { server, complete };
+}
+
+test('the layer is in the driver: the model\'s memory is counted', (t) => {
+  if (!ready(t)) return;
+  assert.match(ctx!.describe(), /llvmpipe|lavapipe/i);
+  assert.ok(cap!.held() >= model!.ctx.liveBytes, `held ${cap!.held()} < the engine's ${model!.ctx.liveBytes}`);
+});
+
+test('a cache the device refuses: the others go least recently used first, and completions are unchanged', async (t) => {
+  if (!ready(t)) return;
+  const { server, complete } = await engine();
+  // the documents with a cache, least recently used first
+  let cached: string[] = [];
+  const text = async (uri: string, room: number) => {
+    const r = await complete(uri);
+    assert.equal(r.answer?.type, 'completion', `${uri}: ${JSON.stringify(r.answer)}`);
+    const others = cached.filter((u) => u !== uri);
+    // the least recently used go first: as many as needed to make room, or (memory given back late) one more
+    const need = Math.max(0, others.length + 1 - room);
+    assert.deepEqual(r.dropped, others.slice(0, r.dropped.length), `${uri}: caches dropped out of order (cached: ${others})`);
+    assert.ok(r.dropped.length >= need && r.dropped.length <= need + (need ? 1 : 0), `${uri}: dropped ${r.dropped} for room for ${need}`);
+    cached = [...others.filter((u) => !r.dropped.includes(u)), uri];
+    return r.answer!.type === 'completion' ? r.answer.text : '';
+  };
+  try {
+    const start = cap!.held();
+    const a = await text('a', 3);
+    const oneCache = cap!.held() - start;
+    const b = await text('b', 3);
+    assert.ok(oneCache >= 16 << 20, `a cache of ${ROWS} rows took ${oneCache} bytes of device memory`);
+    // room for half a cache more: c's is refused until a cache goes
+    cap!.set(cap!.held() + oneCache / 2);
+    const refused = cap!.refusals();
+    const c = await text('c', 2);
+    assert.ok(cap!.refusals() > refused, 'the device refused an allocation');
+    assert.equal(await text('a', 2), a);
+    assert.equal(await text('b', 2), b);
+    assert.equal(await text('c', 2), c);
+    // memory back: nothing is dropped, and every document completes as it did under the cap
+    cap!.set(null);
+    for (const [uri, want] of Object.entries({ a, b, c })) assert.equal(await text(uri, 3), want);
+    assert.equal(ctx!.lost, null);
+  } finally {
+    server.dispose();
+    cap!.set(null);
+  }
+});
+
+test('no room for even one cache: out-of-memory that says what to do; completions go on once memory is back', async (t) => {
+  if (!ready(t)) return;
+  const { server, complete } = await engine();
+  try {
+    const modelOnly = model!.ctx.liveBytes;
+    await model!.ctx.reclaim();
+    cap!.set(cap!.held() + (4 << 20));
+    const r = await complete('a');
+    assert.ok(r.answer?.type === 'noCompletion', JSON.stringify(r.answer));
+    assert.equal(r.answer.reason, 'error');
+    assert.equal(r.answer.kind, 'out-of-memory');
+    assert.match(r.answer.message ?? '', /^out of GPU memory: a cache of 8192 rows \(16\.0 MiB\) did not fit beside the model \([\d.]+ [KM]iB held\), with no other document's cache left to drop; lower pie\.maxContext, choose a smaller model, or close other programs that use the GPU \(.*VK_ERROR_OUT_OF_DEVICE_MEMORY/);
+    assert.deepEqual(r.dropped, []);
+    // nothing the failed try allocated stays
+    assert.equal(model!.ctx.liveBytes, modelOnly);
+    cap!.set(null);
+    const ok = await complete('a');
+    assert.equal(ok.answer?.type, 'completion', JSON.stringify(ok.answer));
+    assert.equal(ctx!.lost, null);
+  } finally {
+    server.dispose();
+    cap!.set(null);
+  }
+});
