@@ -380,30 +380,33 @@ export class EngineServer {
     }
     d.cursor = clamp(m.offset, d.text.length);
     d.lastUsed = ++this.clock;
-    // Out of GPU memory: the other documents' caches go, least recently used first, one per try, until it fits. The
-    // memory of a cache just dropped can come back late (GpuContext.reclaim): one more wait before the next goes.
-    let waited = true;
+    // Out of GPU memory: the other documents' caches go, least recently used first, one per try, until it fits. Memory
+    // given back just before (a cache dropped, this try's own buffers) can come back late (GpuContext.reclaim): each
+    // refusal is tried once more after a wait before a cache goes, or the completion fails.
+    let waited = false;
     for (;;) {
       try {
         return await this.completeOnce(m, d, received, skip);
       } catch (e) {
         this.dropSession(d);
         const f = failureOf(e);
+        // refused by the device (not one of the engine's checks against its limits, which no drop can help)
+        const refused = f.kind === 'out-of-memory' && e instanceof GpuDeviceError;
         const lru = [...this.docs.values()].filter((o) => o.session && o !== d).sort((a, b) => a.lastUsed - b.lastUsed)[0];
-        if (f.kind === 'out-of-memory' && !waited) {
+        if (refused && !waited) {
           waited = true;
           await this.ctx.reclaim();
           continue;
         }
-        if (f.kind === 'out-of-memory' && lru) {
+        if (refused && lru) {
           this.dropSession(lru);
           this.send({ type: 'log', message: `out of GPU memory for ${d.uri}: dropped the cache of ${lru.uri} (least recently used) and tried again` });
           await this.ctx.reclaim();
           waited = false;
           continue;
         }
-        // the device's own refusal says nothing of what to do (the engine's checks against its limits do)
-        if (f.kind === 'out-of-memory' && e instanceof GpuDeviceError) f.message = this.outOfMemory(f.message);
+        // the device's own message says nothing of what to do (the engine's checks' messages do)
+        if (refused) f.message = this.outOfMemory(f.message);
         this.send({ type: 'noCompletion', id: m.id, reason: 'error', kind: f.kind, message: f.message });
         if (f.kind === 'device-lost' && this.ctx.lost) throw e;
         return;

@@ -73,7 +73,7 @@ test('a device that cannot be re-created: lost said once, then unavailable with 
     assert.equal(h.server, null);
     // requests are answered at once; the editor's document events are taken (nothing throws)
     const before = out.length;
-    await h.handle({ type: 'change', uri: 'a', version: 2, changes: [{ rangeOffset: TEXT.length, rangeLength: 0, text: ' 0;' }] });
+    await h.handle({ type: 'change', uri: 'a', version: 2, prevVersion: 1, changes: [{ rangeOffset: TEXT.length, rangeLength: 0, text: ' 0;' }] });
     await h.handle({ type: 'complete', id: 2, uri: 'a', version: 2, offset: TEXT.length + 3, maxTokens: 4, maxLines: 1 });
     assert.deepEqual(out.slice(before), [{ type: 'noCompletion', id: 2, reason: 'error', message: 'the engine is not ready' }]);
   } finally {
@@ -94,7 +94,7 @@ test(`a device lost more than ${MAX_LOSSES} times within ${LOSS_WINDOW_MS / 1000
       const from = out.length;
       h.loseDevice();
       const ready = await waitFor(`ready after loss ${i}`, (m) => m.type === 'ready', from);
-      assert.ok(ready.type === 'ready' && ready.restored.some((d) => d.uri === 'a'), JSON.stringify(ready));
+      assert.ok(ready.type === 'ready' && (ready.restored ?? []).some((d) => d.uri === 'a'), JSON.stringify(ready));
       await h.handle({ type: 'complete', id: 1 + i, uri: 'a', version: 1, offset: TEXT.length, maxTokens: 4, maxLines: 1 });
       const again = await waitFor(`completion after loss ${i}`, (m) => 'id' in m && m.id === 1 + i, from);
       assert.ok(again.type === 'completion' && first.type === 'completion' && again.text === first.text, JSON.stringify(again));
