@@ -392,6 +392,8 @@ export class EngineServer {
         const f = failureOf(e);
         // refused by the device (not one of the engine's checks against its limits, which no drop can help)
         const refused = f.kind === 'out-of-memory' && e instanceof GpuDeviceError;
+        // a shared scratch buffer the device refused would fail every later completion: made again at the next try
+        if (refused) this.ctx.releaseScratch();
         const lru = [...this.docs.values()].filter((o) => o.session && o !== d).sort((a, b) => a.lastUsed - b.lastUsed)[0];
         if (refused && !waited) {
           waited = true;

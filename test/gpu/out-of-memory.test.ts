@@ -10,6 +10,8 @@ import { acquireNodeGpu } from '../../src/engine/gpu/node.js';
 import { bytesSource } from '../../src/engine/model/gguf.js';
 import { LlamaModel } from '../../src/engine/model/model.js';
 import { DEFAULT_SETTINGS, EngineServer } from '../../src/engine/server.js';
+import { rng } from '../../src/engine/util/rng.js';
+import { layerError } from '../../src/engine/verify.js';
 import type { EngineMessage } from '../../src/protocol/messages.js';
 import { fixture, skipOrFail } from '../helpers/fixtures.js';
 import { F16, randomModel } from '../helpers/random-model.js';
@@ -118,12 +120,80 @@ test('a cache the device refuses: the others go least recently used first, and c
   }
 });
 
+test('60 random edits and completions over 4 documents with room for 2 caches: every completion served, caches dropped in order, PIE\'s caches exact, no GPU bytes kept', { timeout: 300_000 }, async (t) => {
+  if (!ready(t)) return;
+  const c = model!.ctx;
+  // GPU bytes held before and after, without the scratch buffers (kept between calls, grown by larger batches)
+  c.releaseScratch();
+  const liveBefore = c.liveBytes;
+  const out: EngineMessage[] = [];
+  const server = new EngineServer(model!, (m) => out.push(m), SETTINGS);
+  const r = rng(11);
+  const docs = ['a', 'b', 'c', 'a2'].map((uri, i) => ({ uri, version: 1, text: Object.values(TEXTS)[i % 3]!.repeat(3 + i) }));
+  const INSERTS = [' x', '\n  ', 'return 0;', '(a, b)', ' = 1'];
+  let cached: string[] = [];
+  let id = 0;
+  let drops = 0;
+  try {
+    for (const d of docs) await server.handle({ type: 'open', uri: d.uri, version: 1, text: d.text, cursor: d.text.length });
+    // two caches made, then room for half a cache more
+    const start = cap!.held();
+    for (const d of docs.slice(0, 2)) {
+      await server.handle({ type: 'complete', id: ++id, uri: d.uri, version: 1, offset: d.text.length, maxTokens: 1, maxLines: 1 });
+      cached.push(d.uri);
+    }
+    cap!.set(start + 1.25 * (cap!.held() - start));
+    for (let step = 0; step < 60; step++) {
+      const d = docs[Math.floor(r() * docs.length)]!;
+      if (r() < 0.5) {
+        const at = Math.floor(r() * (d.text.length + 1));
+        const text = INSERTS[Math.floor(r() * INSERTS.length)]!;
+        d.text = d.text.slice(0, at) + text + d.text.slice(at);
+        await server.handle({ type: 'change', uri: d.uri, version: d.version + 1, prevVersion: d.version, changes: [{ rangeOffset: at, rangeLength: 0, text }] });
+        d.version++;
+        continue;
+      }
+      const from = out.length;
+      await server.handle({ type: 'complete', id: ++id, uri: d.uri, version: d.version, offset: Math.floor(r() * (d.text.length + 1)), maxTokens: 6, maxLines: 2 });
+      const answer = out.slice(from).find((m) => 'id' in m && m.id === id);
+      assert.equal(answer?.type, 'completion', `step ${step}: ${JSON.stringify(answer)}`);
+      const dropped = out.slice(from).flatMap((m) => (m.type === 'log' ? [...m.message.matchAll(/dropped the cache of (\w+)/g)].map((x) => x[1]!) : []));
+      const others = cached.filter((u) => u !== d.uri);
+      assert.deepEqual(dropped, others.slice(0, dropped.length), `step ${step}: out of order (cached: ${others})`);
+      // three caches never fit (a larger batch's scratch can take a cache's room too)
+      assert.ok(others.length - dropped.length <= 1, `step ${step}: dropped ${dropped} of ${others}`);
+      drops += dropped.length;
+      cached = [...others.filter((u) => !dropped.includes(u)), d.uri];
+    }
+    assert.ok(drops >= 5, `only ${drops} caches dropped: the cap did not bite`);
+    t.diagnostic(`${id} completions, ${drops} caches dropped, ${cap!.refusals()} allocations refused`);
+    // the caches left, as PIE kept them through the edits (brought up to date by a completion): layer 0 equal to a
+    // full recomputation
+    cap!.set(null);
+    for (const uri of cached) {
+      const d = docs.find((x) => x.uri === uri)!;
+      await server.handle({ type: 'complete', id: ++id, uri, version: d.version, offset: d.text.length, maxTokens: 1, maxLines: 1 });
+      assert.equal(out.at(-1)?.type, 'completion', JSON.stringify(out.at(-1)));
+      const e = await layerError(server.session(uri)!, 0);
+      assert.ok(Math.max(e.k, e.v) <= 1e-4, `${uri}: layer 0 off by ${JSON.stringify(e)}`);
+    }
+  } finally {
+    server.dispose();
+    cap!.set(null);
+  }
+  c.releaseScratch();
+  assert.equal(c.liveBytes, liveBefore, 'GPU bytes kept after every document is gone');
+  assert.equal(ctx!.lost, null);
+});
+
 test('no room for even one cache: out-of-memory that says what to do; completions go on once memory is back', async (t) => {
   if (!ready(t)) return;
   const { server, complete } = await engine();
   try {
-    const modelOnly = model!.ctx.liveBytes;
+    // the scratch buffers go too: what is held is the model
+    model!.ctx.releaseScratch();
     await model!.ctx.reclaim();
+    const modelOnly = model!.ctx.liveBytes;
     cap!.set(cap!.held() + (4 << 20));
     const r = await complete('a');
     assert.ok(r.answer?.type === 'noCompletion', JSON.stringify(r.answer));

@@ -45,6 +45,8 @@ export class GpuContext {
   /** Uniform arena reused across batches: queue.writeBuffer is ordered with submits, so reuse is safe. */
   private arena: GPUBuffer | null = null;
   private nudge: GPUBuffer | null = null;
+  /** How each shared scratch buffer (grown on demand, kept between calls) lets go of itself: releaseScratch(). */
+  private readonly scratchOwners = new Set<() => void>();
 
   constructor(
     readonly device: GPUDevice,
@@ -167,6 +169,26 @@ export class GpuContext {
       this.device.queue.submit([enc.finish()]);
       await this.device.queue.onSubmittedWorkDone();
     }
+  }
+
+  /**
+   * Registers how a shared scratch buffer is let go of (destroyed, to be made again at its next use); the returned
+   * function unregisters it.
+   */
+  ownScratch(release: () => void): () => void {
+    this.scratchOwners.add(release);
+    return () => this.scratchOwners.delete(release);
+  }
+
+  /**
+   * Lets go of every shared scratch buffer and the uniform arena, between two pieces of work. After the device refused
+   * memory, one of them may be a buffer that failed to allocate, which would fail every later call that binds it; made
+   * again at their next use, they are valid (or refused again, and said so). It also gives back their memory.
+   */
+  releaseScratch(): void {
+    for (const release of this.scratchOwners) release();
+    this.arena?.destroy();
+    this.arena = null;
   }
 
   /** Bytes of the buffers made by buffer() and not destroyed yet (weights, caches, scratch; not read-back staging). */

@@ -92,12 +92,20 @@ export interface AttentionPlan {
 
 /** The partial-softmax scratch of each device, grown on demand and shared by every split-K attention call on it. */
 const scratch = new WeakMap<GpuContext, GPUBuffer>();
+const owned = new WeakSet<GpuContext>();
 
 function scratchFor(ctx: GpuContext, floats: number): GPUBuffer {
   const have = scratch.get(ctx);
   if (have && have.size >= floats * 4) return have;
   // The old buffer may still be bound by a recorded, unsubmitted batch: it goes once that batch has run.
   if (have) ctx.retire(have);
+  if (!owned.has(ctx)) {
+    owned.add(ctx);
+    ctx.ownScratch(() => {
+      scratch.get(ctx)?.destroy();
+      scratch.delete(ctx);
+    });
+  }
   const buf = ctx.buffer(Math.max(floats * 4, (have?.size ?? 0) * 2), 'attention.part');
   scratch.set(ctx, buf);
   return buf;

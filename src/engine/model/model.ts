@@ -127,6 +127,7 @@ function logitRowsFor(ctx: GpuContext, c: ModelConfig): number {
 
 export class LlamaModel {
   private scratch: Scratch | null = null;
+  private readonly unownScratch: () => void;
 
   private constructor(
     readonly ctx: GpuContext,
@@ -140,7 +141,12 @@ export class LlamaModel {
     private readonly output: GpuWeight,
     /** Bytes of weights on the GPU. */
     readonly weightBytes: number,
-  ) {}
+  ) {
+    this.unownScratch = ctx.ownScratch(() => {
+      this.scratch?.destroy();
+      this.scratch = null;
+    });
+  }
 
   /**
    * Reads the header, checks the model, then streams every tensor to the GPU. An allocation the device refuses is
@@ -394,6 +400,7 @@ export class LlamaModel {
   }
 
   destroy(): void {
+    this.unownScratch();
     this.scratch?.destroy();
     const seen = new Set<GPUBuffer>();
     const drop = (b: GPUBuffer | null | undefined) => {
