@@ -14,7 +14,7 @@
 // text as a string and translates offsets); an edit that straddles the window or a cursor near its edge rebuilds it.
 import type { CacheView, CompletionStats, EngineMessage, EngineSettings, HostMessage, ModelInfo, WireChange } from '../protocol/messages.js';
 import { fmtBytes, type GpuContext, GpuDeviceError } from './gpu/context.js';
-import { failureOf } from './errors.js';
+import { type FailureKind, failureOf } from './errors.js';
 import { KvCache } from './kv/cache.js';
 import type { LlamaModel } from './model/model.js';
 import { type Completion, DocumentSession, type Method } from './session.js';
@@ -259,7 +259,14 @@ export class EngineServer {
       const s = d.session!;
       if (s.staleRows >= this.settings.resyncThreshold) {
         const t0 = performance.now();
-        await s.resync();
+        try {
+          await s.resync();
+        } catch (e) {
+          const f = this.failed(e, d);
+          this.send({ type: 'log', message: `idle re-sync of ${d.uri} failed (${f.kind}): ${f.message}; its cache was dropped` });
+          if (f.kind === 'device-lost') return;
+          continue;
+        }
         this.send({ type: 'log', message: `idle re-sync of ${d.uri}: ${s.tokens.length} tokens in ${(performance.now() - t0).toFixed(0)} ms` });
       }
     }
@@ -360,9 +367,29 @@ export class EngineServer {
 
   private async resync(id: number, d: Doc): Promise<void> {
     const t0 = performance.now();
-    const s = d.session ?? (await this.ensureSession(d)).session;
-    const st = await s.resync();
-    this.send({ type: 'resynced', id, uri: d.uri, ms: performance.now() - t0, tokensEncoded: st.tokensEncoded });
+    try {
+      const s = d.session ?? (await this.ensureSession(d)).session;
+      const st = await s.resync();
+      this.send({ type: 'resynced', id, uri: d.uri, ms: performance.now() - t0, tokensEncoded: st.tokensEncoded });
+    } catch (e) {
+      const f = this.failed(e, d);
+      this.send({ type: 'noCompletion', id, reason: 'error', kind: f.kind, message: f.refused ? this.outOfMemory(f.message) : f.message });
+      if (f.kind === 'device-lost' && this.ctx.lost) throw e;
+    }
+  }
+
+  /**
+   * After work on `d` failed: its cache goes (it may be half written; the next completion makes it again), and when the
+   * device refused memory so do the shared scratch buffers (one may be a buffer that failed to allocate, which would
+   * fail every later call; they are made again at their next use).
+   */
+  private failed(e: unknown, d: Doc): { kind: FailureKind; message: string; refused: boolean } {
+    this.dropSession(d);
+    const f = failureOf(e);
+    // refused by the device (not one of the engine's checks against its limits, which no drop can help)
+    const refused = f.kind === 'out-of-memory' && e instanceof GpuDeviceError;
+    if (refused) this.ctx.releaseScratch();
+    return { ...f, refused };
   }
 
   private async complete(m: Extract<HostMessage, { type: 'complete' }>, received = { at: Date.now(), t: performance.now() }): Promise<void> {
@@ -388,12 +415,7 @@ export class EngineServer {
       try {
         return await this.completeOnce(m, d, received, skip);
       } catch (e) {
-        this.dropSession(d);
-        const f = failureOf(e);
-        // refused by the device (not one of the engine's checks against its limits, which no drop can help)
-        const refused = f.kind === 'out-of-memory' && e instanceof GpuDeviceError;
-        // a shared scratch buffer the device refused would fail every later completion: made again at the next try
-        if (refused) this.ctx.releaseScratch();
+        const { refused, ...f } = this.failed(e, d);
         const lru = [...this.docs.values()].filter((o) => o.session && o !== d).sort((a, b) => a.lastUsed - b.lastUsed)[0];
         if (refused && !waited) {
           waited = true;
@@ -407,7 +429,6 @@ export class EngineServer {
           waited = false;
           continue;
         }
-        // the device's own message says nothing of what to do (the engine's checks' messages do)
         if (refused) f.message = this.outOfMemory(f.message);
         this.send({ type: 'noCompletion', id: m.id, reason: 'error', kind: f.kind, message: f.message });
         if (f.kind === 'device-lost' && this.ctx.lost) throw e;
@@ -503,10 +524,10 @@ export class EngineServer {
     return { session: s, rebuilt: true };
   }
 
-  /** What a device's refusal means once no other cache is left to drop, and what to do. */
+  /** What a device's refusal means, and what to do (completions say it once no other document's cache is left to drop). */
   private outOfMemory(device: string): string {
     const rows = this.maxRows;
-    return `out of GPU memory: a cache of ${rows} rows (${fmtBytes(KvCache.bytesFor(this.model.config, rows))}) did not fit beside the model (${fmtBytes(this.ctx.liveBytes)} held), with no other document's cache left to drop; lower pie.maxContext, choose a smaller model, or close other programs that use the GPU (${device})`;
+    return `out of GPU memory beside the model (${fmtBytes(this.ctx.liveBytes)} held; a cache of ${rows} rows takes ${fmtBytes(KvCache.bytesFor(this.model.config, rows))}): lower pie.maxContext, choose a smaller model, or close other programs that use the GPU (${device})`;
   }
 
   private dropSession(d: Doc | undefined): void {

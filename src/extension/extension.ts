@@ -77,7 +77,7 @@ export function activate(context: vscode.ExtensionContext): void {
       const doc = editor.document;
       docs.ensureOpen(doc, doc.offsetAt(editor.selection.active));
       const r = await engine.request((id) => ({ type: 'resync', id, uri: doc.uri.toString() }), 120_000);
-      if (r?.type !== 'resynced') return void vscode.window.showWarningMessage('PIE: the re-sync did not complete.');
+      if (r?.type !== 'resynced') return void vscode.window.showWarningMessage(`PIE: the re-sync did not complete${r?.type === 'noCompletion' && r.message ? `: ${r.message}` : '.'}`);
       status.resynced(r.tokensEncoded, r.ms);
       void vscode.window.showInformationMessage(`PIE: re-encoded ${r.tokensEncoded} tokens in ${r.ms.toFixed(0)} ms.`);
     }),

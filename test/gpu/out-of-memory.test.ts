@@ -71,7 +71,7 @@ async function engine() {
     const dropped = out.slice(from).flatMap((m) => (m.type === 'log' ? [...m.message.matchAll(/dropped the cache of (\w+)/g)].map((x) => x[1]!) : []));
     return { answer, dropped };
   };
-  return { server, complete };
+  return { server, complete, out };
 }
 
 test('the layer is in the driver: the model\'s memory is counted', (t) => {
@@ -186,9 +186,9 @@ test('60 random edits and completions over 4 documents with room for 2 caches: e
   assert.equal(ctx!.lost, null);
 });
 
-test('no room for even one cache: out-of-memory that says what to do; completions go on once memory is back', async (t) => {
+test('no room for even one cache: the completion and a re-sync answer out-of-memory with what to do; completions go on once memory is back', async (t) => {
   if (!ready(t)) return;
-  const { server, complete } = await engine();
+  const { server, complete, out } = await engine();
   try {
     // the scratch buffers go too: what is held is the model
     model!.ctx.releaseScratch();
@@ -199,9 +199,14 @@ test('no room for even one cache: out-of-memory that says what to do; completion
     assert.ok(r.answer?.type === 'noCompletion', JSON.stringify(r.answer));
     assert.equal(r.answer.reason, 'error');
     assert.equal(r.answer.kind, 'out-of-memory');
-    assert.match(r.answer.message ?? '', /^out of GPU memory: a cache of 8192 rows \(16\.0 MiB\) did not fit beside the model \([\d.]+ [KM]iB held\), with no other document's cache left to drop; lower pie\.maxContext, choose a smaller model, or close other programs that use the GPU \(.*VK_ERROR_OUT_OF_DEVICE_MEMORY/);
+    assert.match(r.answer.message ?? '', /^out of GPU memory beside the model \([\d.]+ [KM]iB held; a cache of 8192 rows takes 16\.0 MiB\): lower pie\.maxContext, choose a smaller model, or close other programs that use the GPU \(.*VK_ERROR_OUT_OF_DEVICE_MEMORY/);
     assert.deepEqual(r.dropped, []);
-    // nothing the failed try allocated stays
+    // a re-sync, which makes the cache again, is answered with the same
+    const from = out.length;
+    await server.handle({ type: 'resync', id: 50, uri: 'a' });
+    const resync = out.slice(from).find((m) => 'id' in m && m.id === 50);
+    assert.ok(resync?.type === 'noCompletion' && resync.kind === 'out-of-memory' && /^out of GPU memory beside the model/.test(resync.message ?? ''), JSON.stringify(resync));
+    // nothing the failed tries allocated stays
     assert.equal(model!.ctx.liveBytes, modelOnly);
     cap!.set(null);
     const ok = await complete('a');
