@@ -28,6 +28,11 @@ const TEXTS: Record<string, string> = {
   c: 'fn main() {\n    let x =',
 };
 
+/** The test's model: random weights, the llama vocabulary (8 MiB of f16 embedding), 8,192 rows of context. */
+function modelBytes(vocab: string, seed: number): Uint8Array {
+  return randomModel({ arch: 'llama', vocab, nLayers: 2, dim: 128, nHeads: 2, nKvHeads: 2, ffnDim: 256, contextLength: ROWS, tied: true, formats: F16, seed });
+}
+
 let cap: MemoryCap | null = null;
 let missing = '';
 let ctx: GpuContext | null = null;
@@ -44,8 +49,7 @@ before(async () => {
     return void (missing = `lavapipe (scripts/setup-cpu-gpu.sh): ${(e as Error).message}`);
   }
   cap = layer;
-  const bytes = randomModel({ arch: 'llama', vocab, nLayers: 2, dim: 128, nHeads: 2, nKvHeads: 2, ffnDim: 256, contextLength: ROWS, tied: true, formats: F16, seed: 5 });
-  model = await LlamaModel.load(ctx, bytesSource(bytes), undefined, 1024);
+  model = await LlamaModel.load(ctx, bytesSource(modelBytes(vocab, 5)), undefined, 1024);
 });
 after(() => {
   model?.destroy();
@@ -215,5 +219,31 @@ test('no room for even one cache: the completion and a re-sync answer out-of-mem
   } finally {
     server.dispose();
     cap!.set(null);
+  }
+});
+
+test('a second model larger than the memory left: the load fails with out-of-memory and the sizes, keeps nothing, and the first model still completes', async (t) => {
+  if (!ready(t)) return;
+  const c = model!.ctx;
+  c.releaseScratch();
+  await c.reclaim();
+  const live = c.liveBytes;
+  cap!.set(cap!.held() + (2 << 20));
+  try {
+    await assert.rejects(LlamaModel.load(c, bytesSource(modelBytes(fixture(VOCAB)!, 6)), undefined, 1024), (e: Error & { kind?: string }) => {
+      assert.equal(e.kind, 'out-of-memory');
+      assert.match(e.message, /^the GPU could not hold this model: it needs [\d.]+ MiB for the weights and [\d.]+ MiB for a KV cache of 1024 tokens \([\d.]+ MiB in all\), and the device refused an allocation \(.*VK_ERROR_OUT_OF_DEVICE_MEMORY[\s\S]*\); choose a smaller model or quantization$/);
+      return true;
+    });
+  } finally {
+    cap!.set(null);
+  }
+  assert.equal(c.liveBytes, live, 'the failed load kept GPU bytes');
+  const { server, complete } = await engine();
+  try {
+    const r = await complete('a');
+    assert.equal(r.answer?.type, 'completion', JSON.stringify(r.answer));
+  } finally {
+    server.dispose();
   }
 });

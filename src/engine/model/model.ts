@@ -3,7 +3,7 @@
 // tests) through GPU ops. One forward() call encodes a batch of tokens at given positions into given cache rows
 // (prefill when many, decode when one) and optionally returns logits.
 import { dequantize, formatOfGGML, gpuRowWords, rawRowBytes } from '../formats/index.js';
-import { type Batch, fmtBytes, type GpuContext, GpuMemoryError } from '../gpu/context.js';
+import { type Batch, fmtBytes, type GpuContext, GpuDeviceError, GpuMemoryError } from '../gpu/context.js';
 import { createWeight, type GpuWeight, writeWeightRows } from '../gpu/weight.js';
 import { argmax } from '../kernels/argmax.js';
 import { attention } from '../kernels/attention.js';
@@ -207,8 +207,12 @@ export class LlamaModel {
     const optional = <T>(name: string, load: (n: string) => Promise<T>): Promise<T | null> =>
       gguf.tensorByName.has(name) ? load(name) : Promise.resolve(null);
 
+    // Refusals are caught here, and so are the writes to a refused buffer that follow: their validation errors would
+    // otherwise reach the device's other work (the next completion of a model already running on it).
+    ctx.device.pushErrorScope('validation');
     ctx.device.pushErrorScope('out-of-memory');
-    let oom: GPUError | null = null;
+    let made: LlamaModel | null = null;
+    let failure: unknown = null;
     try {
       const tokenEmbedding = await matrix(GLOBAL_TENSORS.tokenEmbd);
       const layers: GpuLayer[] = [];
@@ -223,16 +227,16 @@ export class LlamaModel {
       const outputNorm = await vector(GLOBAL_TENSORS.outputNorm);
       const outputNormB = await optional(GLOBAL_TENSORS.outputNormB, vector);
       const output = c.tiedOutput ? tokenEmbedding : await matrix(GLOBAL_TENSORS.output);
-      oom = await ctx.device.popErrorScope();
-      if (!oom) return new LlamaModel(ctx, c, tokenizer, gguf, tokenEmbedding, layers, outputNorm, outputNormB, output, bytes);
+      made = new LlamaModel(ctx, c, tokenizer, gguf, tokenEmbedding, layers, outputNorm, outputNormB, output, bytes);
     } catch (e) {
-      if (!oom) oom = await ctx.device.popErrorScope();
-      if (!oom) {
-        for (const b of buffers) b.destroy();
-        throw e;
-      }
+      failure = e;
     }
+    const oom = await ctx.device.popErrorScope();
+    const invalid = await ctx.device.popErrorScope();
+    if (made && !oom && !invalid) return made;
+    made?.destroy();
     for (const b of buffers) b.destroy();
+    if (!oom) throw failure ?? new GpuDeviceError('internal', `loading the model: ${invalid!.message}`);
     throw new GpuMemoryError(
       `the GPU could not hold this model: it needs ${fmtBytes(need.weights)} for the weights and ${fmtBytes(need.kvCache)} for a KV cache ` +
         `of ${rows} tokens (${fmtBytes(need.total)} in all), and the device refused an allocation (${oom.message}); ` +
