@@ -1,8 +1,9 @@
 // Out of GPU memory on a real device: lavapipe under a Vulkan layer that gives it less memory (test/helpers/
 // vk-memory-cap.c), so that vkAllocateMemory itself answers VK_ERROR_OUT_OF_DEVICE_MEMORY and Dawn reports it as
 // WebGPU does. Through the engine's message handler: the other documents' caches go least recently used first, one per
-// refusal, every completion equals the one made without the cap, and when nothing is left to drop the message says
-// what to do and completions go on once memory is back.
+// refusal, every completion equals the one made without the cap, random edits and completions over more documents than
+// fit are all served with exact caches, and when nothing is left to drop the message says what to do and completions
+// go on once memory is back. A model larger than the memory left fails to load with its sizes and keeps nothing.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { GpuContext } from '../../src/engine/gpu/context.js';
@@ -62,6 +63,11 @@ function ready(t: { skip(msg: string): void }): boolean {
   return false;
 }
 
+/** The documents whose caches the engine said it dropped, in order, in `messages`. */
+function droppedIn(messages: EngineMessage[]): string[] {
+  return messages.flatMap((m) => (m.type === 'log' ? [...m.message.matchAll(/dropped the cache of (\w+)/g)].map((x) => x[1]!) : []));
+}
+
 /** An engine with documents a, b and c open, and a way to ask for a completion and get its answer and logs. */
 async function engine() {
   const out: EngineMessage[] = [];
@@ -72,8 +78,7 @@ async function engine() {
     const from = out.length;
     await server.handle({ type: 'complete', id: ++id, uri, version: 1, offset: TEXTS[uri]!.length, maxTokens: 8, maxLines: 1 });
     const answer = out.slice(from).find((m) => 'id' in m && m.id === id);
-    const dropped = out.slice(from).flatMap((m) => (m.type === 'log' ? [...m.message.matchAll(/dropped the cache of (\w+)/g)].map((x) => x[1]!) : []));
-    return { answer, dropped };
+    return { answer, dropped: droppedIn(out.slice(from)) };
   };
   return { server, complete, out };
 }
@@ -161,7 +166,7 @@ test('60 random edits and completions over 4 documents with room for 2 caches: e
       await server.handle({ type: 'complete', id: ++id, uri: d.uri, version: d.version, offset: Math.floor(r() * (d.text.length + 1)), maxTokens: 6, maxLines: 2 });
       const answer = out.slice(from).find((m) => 'id' in m && m.id === id);
       assert.equal(answer?.type, 'completion', `step ${step}: ${JSON.stringify(answer)}`);
-      const dropped = out.slice(from).flatMap((m) => (m.type === 'log' ? [...m.message.matchAll(/dropped the cache of (\w+)/g)].map((x) => x[1]!) : []));
+      const dropped = droppedIn(out.slice(from));
       const others = cached.filter((u) => u !== d.uri);
       assert.deepEqual(dropped, others.slice(0, dropped.length), `step ${step}: out of order (cached: ${others})`);
       // three caches never fit (a larger batch's scratch can take a cache's room too)
