@@ -142,6 +142,10 @@ static VKAPI_ATTR VkResult VKAPI_CALL AllocateMemory(VkDevice device, const VkMe
   pthread_mutex_lock(&lock);
   struct Device *d = deviceOf(keyOf(device));
   VkDeviceSize size = info->allocationSize;
+  if (!d) {
+    pthread_mutex_unlock(&lock);
+    return VK_ERROR_DEVICE_LOST; // a device this layer did not see created: cannot happen with the loader
+  }
   if (heldBytes + size > cap()) {
     logLine("refuse", size);
     pthread_mutex_unlock(&lock);
@@ -171,9 +175,9 @@ static VKAPI_ATTR void VKAPI_CALL FreeMemory(VkDevice device, VkDeviceMemory mem
     held[i] = held[--nHeld];
     break;
   }
-  PFN_vkFreeMemory free = d->free;
+  PFN_vkFreeMemory free = d ? d->free : NULL;
   pthread_mutex_unlock(&lock);
-  free(device, memory, a);
+  if (free) free(device, memory, a);
 }
 
 static PFN_vkVoidFunction ours(const char *name);
