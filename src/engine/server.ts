@@ -373,7 +373,7 @@ export class EngineServer {
       this.send({ type: 'resynced', id, uri: d.uri, ms: performance.now() - t0, tokensEncoded: st.tokensEncoded });
     } catch (e) {
       const f = this.failed(e, d);
-      this.send({ type: 'noCompletion', id, reason: 'error', kind: f.kind, message: f.refused ? this.outOfMemory(f.message) : f.message });
+      this.send({ type: 'noCompletion', id, reason: 'error', kind: f.kind, message: f.message });
       if (f.kind === 'device-lost' && this.ctx.lost) throw e;
     }
   }
@@ -389,7 +389,8 @@ export class EngineServer {
     // refused by the device (not one of the engine's checks against its limits, which no drop can help)
     const refused = f.kind === 'out-of-memory' && e instanceof GpuDeviceError;
     if (refused) this.ctx.releaseScratch();
-    return { ...f, refused };
+    // the device's own message says nothing of what to do
+    return { kind: f.kind, message: refused ? this.outOfMemory(f.message) : f.message, refused };
   }
 
   private async complete(m: Extract<HostMessage, { type: 'complete' }>, received = { at: Date.now(), t: performance.now() }): Promise<void> {
@@ -415,21 +416,20 @@ export class EngineServer {
       try {
         return await this.completeOnce(m, d, received, skip);
       } catch (e) {
-        const { refused, ...f } = this.failed(e, d);
+        const f = this.failed(e, d);
         const lru = [...this.docs.values()].filter((o) => o.session && o !== d).sort((a, b) => a.lastUsed - b.lastUsed)[0];
-        if (refused && !waited) {
+        if (f.refused && !waited) {
           waited = true;
           await this.ctx.reclaim();
           continue;
         }
-        if (refused && lru) {
+        if (f.refused && lru) {
           this.dropSession(lru);
           this.send({ type: 'log', message: `out of GPU memory for ${d.uri}: dropped the cache of ${lru.uri} (least recently used) and tried again` });
           await this.ctx.reclaim();
           waited = false;
           continue;
         }
-        if (refused) f.message = this.outOfMemory(f.message);
         this.send({ type: 'noCompletion', id: m.id, reason: 'error', kind: f.kind, message: f.message });
         if (f.kind === 'device-lost' && this.ctx.lost) throw e;
         return;
