@@ -19,6 +19,7 @@ import type { GpuContext } from '../../src/engine/gpu/context.js';
 import { LlamaModel } from '../../src/engine/model/model.js';
 import { fileSource } from '../../src/engine/model/node-source.js';
 import { exportForTransformersJs } from '../../tools/export-transformersjs/export.mjs';
+import { PY_MODULE as PY, TS_FUNCTION as TS } from '../helpers/code-samples.js';
 import { skipOrFail } from '../helpers/fixtures.js';
 import { testGpu } from '../helpers/gpu.js';
 import { compareLogits, rowsOf } from '../helpers/logits.js';
@@ -28,32 +29,6 @@ const TOL = 1e-4;
 
 const PATH = join(projectRoot(), KNOWN_MODELS['pie-code-tiny.gguf']!.bundled!);
 
-const PY = `import os
-import sys
-
-
-def read_lines(path, encoding="utf-8"):
-    """Returns the lines of a file without their line ends."""
-    with open(path, encoding=encoding) as f:
-        return [line.rstrip("\\n") for line in f]
-
-
-class Counter:
-    def __init__(self, start=0):
-        self.value = start
-
-    def increment(self, by=1):
-        self.value += by
-        return self.value
-`;
-const TS = `export function debounce<T extends (...args: unknown[]) => void>(fn: T, ms: number): T {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return ((...args: unknown[]) => {
-    if (timer !== undefined) clearTimeout(timer);
-    timer = setTimeout(() => fn(...args), ms);
-  }) as T;
-}
-`;
 const JS = `const total = items.reduce((sum, { price, qty }) => sum + price * qty, 0);\nconsole.log(\`total: \${total.toFixed(2)}\`);\n`;
 
 // transformers.js, typed loosely: its .d.ts is large and these tests use a few calls.

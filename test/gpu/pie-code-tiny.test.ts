@@ -12,6 +12,8 @@ import { KNOWN_MODELS, projectRoot } from '../../src/cli/models.js';
 import type { GpuContext } from '../../src/engine/gpu/context.js';
 import { LlamaModel } from '../../src/engine/model/model.js';
 import { fileSource } from '../../src/engine/model/node-source.js';
+import { PY_SCRIPT as PY, TS_FUNCTION as TS } from '../helpers/code-samples.js';
+import { skipOrFail } from '../helpers/fixtures.js';
 import { testGpu } from '../helpers/gpu.js';
 import { compareLogits, rowsOf } from '../helpers/logits.js';
 import { referenceModel, type ReferenceModel } from '../helpers/reference-model.js';
@@ -24,38 +26,6 @@ const TOL_LLAMA_F16 = 5e-3;
 const PATH = join(projectRoot(), KNOWN_MODELS['pie-code-tiny.gguf']!.bundled!);
 const MISSING = existsSync(PATH) ? '' : `${PATH} is absent (train and export it with tools/train-model, see its README)`;
 
-const PY = `import os
-import sys
-
-
-def read_lines(path, encoding="utf-8"):
-    """Returns the lines of a file without their line ends."""
-    with open(path, encoding=encoding) as f:
-        return [line.rstrip("\\n") for line in f]
-
-
-class Counter:
-    def __init__(self, start=0):
-        self.value = start
-
-    def increment(self, by=1):
-        self.value += by
-        return self.value
-
-
-if __name__ == "__main__":
-    for name in sys.argv[1:]:
-        print(name, len(read_lines(name)))
-`;
-import { skipOrFail } from '../helpers/fixtures.js';
-const TS = `export function debounce<T extends (...args: unknown[]) => void>(fn: T, ms: number): T {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return ((...args: unknown[]) => {
-    if (timer !== undefined) clearTimeout(timer);
-    timer = setTimeout(() => fn(...args), ms);
-  }) as T;
-}
-`;
 
 describe('pie-code-tiny.gguf (our code model) against llama.cpp and the f64 reference', async () => {
   let ctx: GpuContext;
