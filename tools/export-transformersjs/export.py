@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import struct
 import sys
 import time
 from pathlib import Path
@@ -62,65 +61,21 @@ DEFAULT_GGUF = ROOT / 'models' / 'pie-code-tiny.gguf'
 OPSET = 17
 
 # --- GGUF -----------------------------------------------------------------------------------------------------------
-# A reader for the F32 / F16 files of tools/train-model/export_gguf.py (the same logic as its read_gguf, kept here so
-# that this tool needs neither that folder's imports nor its `regex` dependency).
-T_STRING, T_ARRAY = 8, 9
-SCALAR = {0: '<B', 1: '<b', 2: '<H', 3: '<h', 4: '<I', 5: '<i', 6: '<f', 7: '<?', 10: '<Q', 11: '<q', 12: '<d'}
-GGML_F32, GGML_F16 = 0, 1
+# tools/train-model's reader (gguf_read.py needs numpy only, not that folder's other dependencies).
+sys.path.insert(0, str(ROOT / 'tools' / 'train-model'))
+import gguf_read  # noqa: E402
 
 
 def read_gguf(path: Path) -> tuple[dict, dict]:
     """(metadata, {name: float32 array in row-major (out, in) layout}) of a GGUF v2/v3 file with F32/F16 tensors."""
-    buf = path.read_bytes()
-    pos = 0
-
-    def take(fmt: str):
-        nonlocal pos
-        v = struct.unpack_from(fmt, buf, pos)
-        pos += struct.calcsize(fmt)
-        return v[0]
-
-    def string() -> str:
-        nonlocal pos
-        n = take('<Q')
-        s = buf[pos:pos + n].decode('utf-8')
-        pos += n
-        return s
-
-    def value(t: int):
-        if t == T_STRING:
-            return string()
-        if t == T_ARRAY:
-            et, n = take('<I'), take('<Q')
-            return [value(et) for _ in range(n)]
-        return take(SCALAR[t])
-
-    if buf[:4] != b'GGUF':
-        raise SystemExit(f'{path}: not a GGUF file')
-    pos = 4
-    _version, n_tensors, n_kv = take('<I'), take('<Q'), take('<Q')
-    md = {}
-    for _ in range(n_kv):
-        k = string()
-        md[k] = value(take('<I'))
-    infos = []
-    for _ in range(n_tensors):
-        name = string()
-        dims = [take('<Q') for _ in range(take('<I'))]
-        infos.append((name, dims, take('<I'), take('<Q')))
-    align = md.get('general.alignment', 32)
-    base = pos + (-pos) % align
-    tensors = {}
-    for name, dims, t, off in infos:
-        n = int(np.prod(dims))
-        if t == GGML_F32:
-            a = np.frombuffer(buf, '<f4', n, base + off)
-        elif t == GGML_F16:
-            a = np.frombuffer(buf, '<f2', n, base + off).astype(np.float32)
-        else:
+    try:
+        md, tensors = gguf_read.read_gguf(path)
+    except ValueError as e:
+        raise SystemExit(f'{path}: {e}')
+    for name, (_, t) in tensors.items():
+        if t not in (gguf_read.GGML_F32, gguf_read.GGML_F16):
             raise SystemExit(f'{path}: tensor {name} has ggml type {t}; this exporter reads F32 and F16 only')
-        tensors[name] = a.reshape(tuple(reversed(dims))).astype(np.float32)
-    return md, tensors
+    return md, {name: a for name, (a, _) in tensors.items()}
 
 
 # --- tokenizer.json ---------------------------------------------------------------------------------------------------
