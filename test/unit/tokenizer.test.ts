@@ -93,17 +93,17 @@ for (const name of VOCABS) {
 // Special ids, token bytes, metadata handling
 
 type Facts = Pick<Tokenizer, 'kind' | 'pre' | 'vocabSize' | 'bos' | 'eos' | 'addBos' | 'addSpacePrefix' | 'fim'>;
-const NO_FIM = { prefix: null, suffix: null, middle: null, pad: null };
+const NO_FIM = { prefix: null, suffix: null, middle: null, pad: null, repo: null, sep: null };
 const EXPECTED: Record<VocabName, Facts> = {
   'llama-spm': { kind: 'llama', pre: null, vocabSize: 32000, bos: 1, eos: 2, addBos: true, addSpacePrefix: true, fim: NO_FIM },
   // the FIM ids from the fixtures README (found by token text: the file has no fim_* keys)
   'deepseek-coder': {
     kind: 'gpt2', pre: 'deepseek-coder', vocabSize: 32256, bos: 32013, eos: 32014, addBos: true, addSpacePrefix: false,
-    fim: { prefix: 32016, suffix: 32015, middle: 32017, pad: null },
+    fim: { prefix: 32016, suffix: 32015, middle: 32017, pad: null, repo: null, sep: null },
   },
   starcoder: {
     kind: 'gpt2', pre: 'starcoder', vocabSize: 49152, bos: 0, eos: 0, addBos: false, addSpacePrefix: false,
-    fim: { prefix: 1, suffix: 3, middle: 2, pad: 4 },
+    fim: { prefix: 1, suffix: 3, middle: 2, pad: 4, repo: null, sep: null },
   },
   qwen2: { kind: 'gpt2', pre: 'qwen2', vocabSize: 151936, bos: 151643, eos: 151643, addBos: false, addSpacePrefix: false, fim: NO_FIM },
   // llama3 pre-tokenizers default to add_bos in llama.cpp; the file has no add_bos_token key
@@ -207,9 +207,9 @@ test('FIM ids from metadata keys; the deprecated prefix/suffix/middle keys win; 
   if (!v) return skipOrFail(t, missing(vocabRel('llama-spm')));
   const { md } = await v;
   const keys = { 'tokenizer.ggml.fim_pre_token_id': 100, 'tokenizer.ggml.fim_suf_token_id': 101, 'tokenizer.ggml.fim_mid_token_id': 102 };
-  assert.deepEqual(tokenizerFromMetadata(edited(md, keys)).fim, { prefix: 100, suffix: 101, middle: 102, pad: null });
+  assert.deepEqual(tokenizerFromMetadata(edited(md, keys)).fim, { prefix: 100, suffix: 101, middle: 102, pad: null, repo: null, sep: null });
   const old = { ...keys, 'tokenizer.ggml.prefix_token_id': 200, 'tokenizer.ggml.fim_pad_token_id': 7, 'tokenizer.ggml.fim_mid_token_id': 99999 };
-  assert.deepEqual(tokenizerFromMetadata(edited(md, old)).fim, { prefix: 200, suffix: 101, middle: null, pad: 7 });
+  assert.deepEqual(tokenizerFromMetadata(edited(md, old)).fim, { prefix: 200, suffix: 101, middle: null, pad: 7, repo: null, sep: null });
 });
 
 test('end of generation: EOS, EOT, FIM pad, by metadata key or by text (llama_vocab_is_eog)', async (t) => {
@@ -249,7 +249,7 @@ test("Qwen2.5-Coder's special tokens at their real ids: FIM sentinels found by t
   m.set('tokenizer.ggml.tokens', tokens);
   m.set('tokenizer.ggml.token_type', types);
   const tok = tokenizerFromMetadata(m);
-  assert.deepEqual(tok.fim, { prefix: 151659, suffix: 151661, middle: 151660, pad: 151662 });
+  assert.deepEqual(tok.fim, { prefix: 151659, suffix: 151661, middle: 151660, pad: 151662, repo: 151663, sep: 151664 });
   for (const id of [151643, 151662, 151663, 151664]) assert.ok(tok.isEog(id), `${tokens[id]} (${id}) should end generation`);
   for (const id of [151659, 151660, 151661]) assert.ok(!tok.isEog(id) && tok.isSpecial(id), `${tokens[id]} is a control token, not an end`);
   // the sentinel texts in a document are plain text, never the control ids

@@ -42,6 +42,10 @@ export interface FimTokens {
   readonly suffix: number | null;
   readonly middle: number | null;
   readonly pad: number | null;
+  /** Repository-level context: the repository-name token (e.g. Qwen2.5-Coder's <|repo_name|>; llama.cpp's FIM_REP). */
+  readonly repo: number | null;
+  /** Repository-level context: the file separator (e.g. Qwen2.5-Coder's <|file_sep|>; llama.cpp's FIM_SEP). */
+  readonly sep: number | null;
 }
 
 export interface Tokenizer {
@@ -951,7 +955,7 @@ function loadVocab(md: Metadata, kind: Tokenizer['kind']): VocabInfo {
   }
   splitTokens.sort((x, y) => y.bytes - x.bytes || x.id - y.id);
 
-  const fim: FimTokens = { prefix: ids.fimPre, suffix: ids.fimSuf, middle: ids.fimMid, pad: ids.fimPad };
+  const fim: FimTokens = { prefix: ids.fimPre, suffix: ids.fimSuf, middle: ids.fimMid, pad: ids.fimPad, repo: ids.fimRep, sep: ids.fimSep };
   return { texts, textToId, scores, attrs, bos, eos, unk, fim, eog, splitTokens };
 }
 
