@@ -10,16 +10,24 @@
 // completion for a version the engine does not hold is answered with `needOpen` (and no completion), so the engine
 // never completes against text the editor no longer shows.
 //
+// Workspace context: a `context` message sets a document's chunks of other files (best first); its session lays those
+// that fit the contextTokens budget ahead of the file (DocumentSession.setContext) and keeps them with PIE. Half of a
+// cache at most goes to context; the file's window is sized with that budget set aside, so a change of context never
+// re-windows the file.
+//
 // Documents larger than a cache: the session holds a window of the text around the cursor (the engine keeps the whole
 // text as a string and translates offsets); an edit that straddles the window or a cursor near its edge rebuilds it.
-import type { CacheView, CompletionStats, EngineMessage, EngineSettings, HostMessage, ModelInfo, WireChange } from '../protocol/messages.js';
+import type { CacheView, CompletionStats, ContextChunk, ContextView, EngineMessage, EngineSettings, HostMessage, ModelInfo, WireChange } from '../protocol/messages.js';
 import { fmtBytes, type GpuContext, GpuDeviceError } from './gpu/context.js';
 import { type FailureKind, failureOf } from './errors.js';
 import { KvCache } from './kv/cache.js';
 import type { LlamaModel } from './model/model.js';
 import { type Completion, DocumentSession, type Method } from './session.js';
 
-export const DEFAULT_SETTINGS: EngineSettings = { cacheBudgetMiB: 512, resyncThreshold: 256, idleMs: 1500, refreshWindow: 16, fim: 'psm', maxContext: 4096 };
+export const DEFAULT_SETTINGS: EngineSettings = { cacheBudgetMiB: 512, resyncThreshold: 256, idleMs: 1500, refreshWindow: 16, fim: 'psm', maxContext: 4096, contextTokens: 1024 };
+
+/** Tokens kept for the context's head and the file's header (repository name, the file's path) beside the chunks. */
+const CONTEXT_HEADER_RESERVE = 64;
 
 /** Rows kept free for the sentinels and the generated tokens of one completion. */
 const GENERATION_RESERVE = 80;
@@ -41,6 +49,8 @@ interface Doc {
   taken: number | null;
   lastUsed: number;
   noticeSent: boolean;
+  /** The workspace context the host sent for this document (best first), and the document's workspace-relative path. */
+  context: { path: string; chunks: ContextChunk[] } | null;
 }
 
 /** A document as the server holds it, to re-open it elsewhere; cached: it had a KV cache. */
@@ -149,7 +159,8 @@ export class EngineServer {
         return Promise.resolve();
       case 'settings':
         // a cache laid out for one kind of prompt cannot serve another: those are built again
-        if (m.settings.fim !== this.settings.fim) return this.enqueue(async () => {
+        // (and a context budget changes the file's window)
+        if (m.settings.fim !== this.settings.fim || m.settings.contextTokens !== this.settings.contextTokens) return this.enqueue(async () => {
           this.settings = m.settings;
           for (const d of this.docs.values()) this.dropSession(d);
         });
@@ -180,6 +191,8 @@ export class EngineServer {
         return this.enqueue(() => this.document(m));
       case 'accepted':
         return this.enqueue(() => this.accepted(m.uri, m.id));
+      case 'context':
+        return this.enqueue(() => this.setContext(m));
       default:
         return Promise.resolve(); // init/bytes belong to the transport that boots the engine
     }
@@ -218,7 +231,31 @@ export class EngineServer {
     const s = uri ? this.session(uri) : null;
     if (!s) return null;
     const f = s.stats;
-    return { rows: s.rowStates(), capacity: s.cache.maxRows, stale: s.staleRows, plan: { rowsMoved: f.rowsMoved, rowsDropped: f.rowsDropped, tokensEncoded: f.tokensEncoded, applyMs: f.applyMs, encodeMs: f.encodeMs } };
+    const segs = s.segments();
+    return { rows: s.rowStates(), context: this.contextViews(uri!, segs), fileStart: segs.find((g) => g.kind === 'file')?.start ?? 0, capacity: s.cache.maxRows, stale: s.staleRows, plan: { rowsMoved: f.rowsMoved, rowsDropped: f.rowsDropped, tokensEncoded: f.tokensEncoded, applyMs: f.applyMs, encodeMs: f.encodeMs } };
+  }
+
+  /** The context chunks of a document's cache, with their source lines. */
+  private contextViews(uri: string, segs = this.session(uri)?.segments() ?? []): ContextView[] {
+    const byId = new Map((this.docs.get(uri)?.context?.chunks ?? []).map((c) => [c.id, c]));
+    return segs
+      .filter((g) => g.kind === 'chunk')
+      .map((g) => {
+        const c = byId.get(g.id!);
+        return { id: g.id!, path: g.path ?? '', startLine: c?.startLine ?? 0, endLine: c?.endLine ?? 0, tokens: g.tokens, reused: g.reused };
+      });
+  }
+
+  /** Chunk tokens a document's completions may see: the setting, at most half of a cache. */
+  private get contextBudget(): number {
+    return Math.max(0, Math.min(this.settings.contextTokens, this.maxRows >> 1));
+  }
+
+  private setContext(m: Extract<HostMessage, { type: 'context' }>): void {
+    const d = this.docs.get(m.uri);
+    if (!d) return; // the document's open comes first; its context then comes again with the next completion
+    d.context = { path: m.path, chunks: m.chunks };
+    d.session?.setContext(m.path, this.contextBudget > 0 ? m.chunks : [], this.contextBudget);
   }
 
   /** GPU bytes held by document caches. */
@@ -257,6 +294,17 @@ export class EngineServer {
     const docs = [...this.docs.values()].filter((d) => d.session).sort((a, b) => b.lastUsed - a.lastUsed);
     for (const d of docs) {
       const s = d.session!;
+      if (s.pendingTokens > 0 && s.staleRows < this.settings.resyncThreshold) {
+        // new context (or edits) not yet encoded: encoded now, so that the next completion finds them in the cache
+        try {
+          await s.flush();
+        } catch (e) {
+          const f = this.failed(e, d);
+          this.send({ type: 'log', message: `idle encode of ${d.uri} failed (${f.kind}): ${f.message}; its cache was dropped` });
+          if (f.kind === 'device-lost') return;
+        }
+        continue;
+      }
       if (s.staleRows >= this.settings.resyncThreshold) {
         const t0 = performance.now();
         try {
@@ -275,7 +323,7 @@ export class EngineServer {
   private document(m: Extract<HostMessage, { type: 'open' | 'change' | 'cursor' | 'close' | 'resync' }>): Promise<void> | void {
     if (m.type === 'open') {
       this.dropSession(this.docs.get(m.uri));
-      this.docs.set(m.uri, { uri: m.uri, version: m.version, text: m.text, cursor: clamp(m.cursor, m.text.length), session: null, windowStart: 0, windowed: false, offered: null, taken: null, lastUsed: ++this.clock, noticeSent: false });
+      this.docs.set(m.uri, { uri: m.uri, version: m.version, text: m.text, cursor: clamp(m.cursor, m.text.length), session: null, windowStart: 0, windowed: false, offered: null, taken: null, lastUsed: ++this.clock, noticeSent: false, context: this.docs.get(m.uri)?.context ?? null });
       return;
     }
     const d = this.docs.get(m.uri);
@@ -471,6 +519,7 @@ export class EngineServer {
       staleRows: s.staleRows,
       rebuilt,
       windowed: d.windowed,
+      context: { chunks: this.contextViews(d.uri), tokens: s.contextChunks.reduce((n, c) => n + c.tokens, 0) },
       document: s.totals,
     };
     stats.sentAt = Date.now();
@@ -487,7 +536,8 @@ export class EngineServer {
     while (others.length && this.cacheBytes + need > budget) this.dropSession(others.shift());
     // the window: all of the text when it fits, else the text around the cursor
     const tok = this.model.tokenizer;
-    const room = rows - GENERATION_RESERVE;
+    const contextBudget = this.contextBudget;
+    const room = rows - GENERATION_RESERVE - (contextBudget > 0 ? contextBudget + CONTEXT_HEADER_RESERVE : 0);
     let start = 0;
     let end = d.text.length;
     if (tok.encode(d.text).length > room) {
@@ -520,6 +570,7 @@ export class EngineServer {
       fim: this.settings.fim,
     });
     s.moveCursor(d.cursor - start);
+    if (d.context && contextBudget > 0) s.setContext(d.context.path, d.context.chunks, contextBudget);
     d.session = s;
     return { session: s, rebuilt: true };
   }

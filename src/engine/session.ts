@@ -13,6 +13,12 @@
 //   'off'  [BOS] prefix suffix                     left to right: a completion continues the prefix, the suffix rows
 //                                                  hidden (position -1) while it decodes and restored after
 //
+// Workspace context (setContext): chunks of other files go ahead of the file, in the model's repository-level format
+// (prompt-layout.ts): [BOS] [head] [chunk 1] ... [chunk n] [file header] [the FIM layout above]. Each chunk is a
+// segment of its own in the token diff, matched by its id: a chunk added, dropped, replaced or moved, and an edit
+// inside a chunk's text, change only that segment's rows, and every row after the change is re-rotated as after any
+// edit. With no chunks the layout is exactly the one above.
+//
 // A completion's generated rows are kept, hidden, until the next edit, completion or resync: accept() inserts its
 // text as an edit and hands those rows to the inserted tokens, so the next flush rotates them into place instead of
 // encoding them ('off' and 'spm': they already sit at their positions, with the context they were decoded in; 'psm':
@@ -27,6 +33,7 @@ import { type TextChange, TokenMirror } from './kv/mirror.js';
 import type { KvCache } from './kv/cache.js';
 import { packMoves, pieRekey } from './kernels/pie_rekey.js';
 import type { LlamaModel } from './model/model.js';
+import { type PromptLayout, promptLayout } from './prompt-layout.js';
 import { Sampler, type SamplerOptions } from './sampler.js';
 
 export type Method = 'pie' | 'cfe' | 'prefix' | 'full';
@@ -49,6 +56,38 @@ export interface SessionOptions {
    * leaves approximate; refreshing them costs at most this many extra tokens, whatever the context length.
    */
   refreshWindow?: number;
+  /** The repository-level format workspace context is laid out in (default: the model's, from its tokenizer). */
+  layout?: PromptLayout;
+  /**
+   * Where setContext() puts chunks: 'stable' (default) keeps the chunks already in the cache in their order and adds new
+   * ones after them, nearest the file (the fewest rows moved: only those after the insertion point); 'ranked' lays
+   * them out in the order given, best nearest the file (rows move whenever the ranking changes).
+   */
+  contextOrder?: ContextOrder;
+}
+
+/** A chunk of workspace context as the session takes it (src/context's ContextChunk carries more). */
+export interface SessionChunk {
+  /** Identity: the session keeps a chunk's rows while its id stays; a new text under the same id is an edit in it. */
+  id: string;
+  /** Workspace-relative path ('' for the clipboard). */
+  path: string;
+  text: string;
+}
+
+export type ContextOrder = 'stable' | 'ranked';
+
+/** One part of the cache in position order, for the engine panel: the context's head, a chunk, or the file. */
+export interface SegmentView {
+  kind: 'head' | 'chunk' | 'file';
+  /** The chunk's id (kind 'chunk'). */
+  id?: string;
+  path?: string;
+  /** First position and token count. */
+  start: number;
+  tokens: number;
+  /** Tokens whose rows the last flush kept (moved or in place) rather than encoded. */
+  reused: number;
 }
 
 export interface CompleteOptions extends SamplerOptions {
@@ -111,6 +150,22 @@ interface Entry {
   token: number;
   /** Cache row, or -1 while not encoded. */
   row: number;
+  /** The segment it belongs to: 'head', 'c:' + a chunk's id, or 'file'. Matching keeps rows within a segment. */
+  seg: string;
+}
+
+/** The token sequence the cache should hold, as segments in position order. */
+interface Layout {
+  segments: { key: string; tokens: number[] }[];
+  /** Index of the first entry after the prefix's tokens (see cursorIndex). */
+  cursorIndex: number;
+}
+
+interface ContextState {
+  /** The current file's workspace-relative path (the file header names it). */
+  path: string;
+  /** The chunks in cache order, tokenized. */
+  chunks: { id: string; path: string; text: string; tokens: number[] }[];
 }
 
 /** The latest completion's generated tokens, kept for accept() until the next edit, completion or resync. */
@@ -148,6 +203,11 @@ export class DocumentSession {
   /** Rows the last flush re-rotated (or re-positioned) and encoded, for rowStates(). */
   private lastMoved = new Set<number>();
   private lastEncoded = new Set<number>();
+  readonly layoutFormat: PromptLayout;
+  readonly contextOrder: ContextOrder;
+  private context: ContextState = { path: '', chunks: [] };
+  /** Index of the first entry after the prefix's tokens, in the current layout. */
+  private cursorAt = 0;
 
   constructor(
     readonly model: LlamaModel,
@@ -165,9 +225,13 @@ export class DocumentSession {
     this.fim = this.fimIds ? fim : 'off';
     this.cache = model.createCache(o.maxRows ?? Math.min(model.config.contextLength, 4096));
     this.stale = new Uint8Array(this.cache.maxRows);
+    this.layoutFormat = o.layout ?? promptLayout(tok, model.config.architecture);
+    this.contextOrder = o.contextOrder ?? 'stable';
     this.prefix = new TokenMirror(tok, text);
     this.suffix = new TokenMirror(tok, '');
-    this.entries = this.layout().map((token) => ({ token, row: -1 }));
+    const l = this.layout();
+    this.entries = l.segments.flatMap(({ key, tokens }) => tokens.map((token) => ({ token, row: -1, seg: key })));
+    this.cursorAt = l.cursorIndex;
   }
 
   get text(): string {
@@ -257,21 +321,113 @@ export class DocumentSession {
 
   /** Index of the first entry after the prefix's tokens: the FIM suffix sentinel, the first suffix token, or (spm) the end. */
   private get cursorIndex(): number {
-    const tok = this.model.tokenizer;
-    const bos = tok.addBos && tok.bos !== null ? 1 : 0;
-    if (this.fim === 'spm') return bos + 3 + this.suffix.tokens.length + this.prefix.tokens.length;
-    return bos + (this.fim === 'psm' ? 1 : 0) + this.prefix.tokens.length;
+    return this.cursorAt;
   }
 
   /** The token sequence the cache should hold, in position order. */
-  private layout(): number[] {
+  private layout(): Layout {
     const tok = this.model.tokenizer;
-    const out: number[] = [];
-    if (tok.addBos && tok.bos !== null) out.push(tok.bos);
+    const lf = this.layoutFormat;
+    const ctx = this.context.chunks;
+    const head: number[] = [];
+    if (tok.addBos && tok.bos !== null) head.push(tok.bos);
+    if (ctx.length) head.push(...lf.head());
+    const segments: Layout['segments'] = [{ key: 'head', tokens: head }];
+    for (const c of ctx) segments.push({ key: `c:${c.id}`, tokens: c.tokens });
+    const named = ctx.length ? lf.file(this.context.path) : { before: [], afterPre: [] };
+    const file: number[] = [...named.before];
     const f = this.fimIds;
-    if (f && this.fim === 'psm') out.push(f.prefix, ...this.prefix.tokens, f.suffix, ...this.suffix.tokens, f.middle);
-    else if (f) out.push(f.prefix, f.suffix, ...this.suffix.tokens, f.middle, ...this.prefix.tokens);
-    else out.push(...this.prefix.tokens, ...this.suffix.tokens);
+    let cursorIndex: number;
+    if (f && this.fim === 'psm') {
+      file.push(f.prefix, ...named.afterPre, ...this.prefix.tokens);
+      cursorIndex = file.length;
+      file.push(f.suffix, ...this.suffix.tokens, f.middle);
+    } else if (f) {
+      file.push(f.prefix, ...named.afterPre, f.suffix, ...this.suffix.tokens, f.middle, ...this.prefix.tokens);
+      cursorIndex = file.length;
+    } else {
+      file.push(...named.afterPre, ...this.prefix.tokens);
+      cursorIndex = file.length;
+      file.push(...this.suffix.tokens);
+    }
+    segments.push({ key: 'file', tokens: file });
+    let before = 0;
+    for (const sg of segments.slice(0, -1)) before += sg.tokens.length;
+    return { segments, cursorIndex: before + cursorIndex };
+  }
+
+  /**
+   * Sets the workspace context: `chunks` best first; those that fit in `budgetTokens` (taken in that order, a chunk
+   * that does not fit skipped) are laid out ahead of the file by the context order (see SessionOptions.contextOrder).
+   * `path` names the current file in the prompt. Only the cache's token diff changes now; the next flush encodes the
+   * new chunks' tokens and re-rotates the rows after them. Returns the chunk ids in cache order and their tokens.
+   */
+  setContext(path: string, chunks: readonly SessionChunk[], budgetTokens: number): { ids: string[]; tokens: number } {
+    const known = new Map(this.context.chunks.map((c) => [c.id, c]));
+    const chosen: ContextState['chunks'] = [];
+    const seen = new Set<string>();
+    let used = 0;
+    for (const c of chunks) {
+      if (seen.has(c.id)) continue;
+      seen.add(c.id);
+      const old = known.get(c.id);
+      const tokens = old && old.text === c.text && old.path === c.path ? old.tokens : this.layoutFormat.chunk(c.path, c.text);
+      if (used + tokens.length > budgetTokens) continue;
+      used += tokens.length;
+      chosen.push({ id: c.id, path: c.path, text: c.text, tokens });
+    }
+    let order = chosen;
+    if (this.contextOrder === 'stable') {
+      const rank = new Map(chosen.map((c, i) => [c.id, i]));
+      const kept = this.context.chunks.filter((c) => rank.has(c.id)).map((c) => chosen[rank.get(c.id)!]!);
+      const keptIds = new Set(kept.map((c) => c.id));
+      // new chunks after the kept ones, the best of them nearest the file
+      const added = chosen.filter((c) => !keptIds.has(c.id)).reverse();
+      order = [...kept, ...added];
+    } else {
+      order = [...chosen].reverse(); // best nearest the file
+    }
+    const same = order.length === this.context.chunks.length && path === this.context.path && order.every((c, i) => c === this.context.chunks[i]);
+    if (!same) {
+      this.context = { path, chunks: order };
+      this.sync();
+    }
+    return { ids: order.map((c) => c.id), tokens: used };
+  }
+
+  /** Takes `other`'s context as it stands, in its cache order (a full recomputation of the same prompt). */
+  copyContextFrom(other: DocumentSession): void {
+    this.context = { path: other.context.path, chunks: [...other.context.chunks] };
+    this.sync();
+  }
+
+  /** Tokens of the layout with no row yet: the next flush encodes them (at least). */
+  get pendingTokens(): number {
+    let n = 0;
+    for (const e of this.entries) if (e.row < 0) n++;
+    return n;
+  }
+
+  /** The chunks in cache order. */
+  get contextChunks(): readonly { id: string; path: string; tokens: number }[] {
+    return this.context.chunks.map((c) => ({ id: c.id, path: c.path, tokens: c.tokens.length }));
+  }
+
+  /** The cache's parts in position order (head, chunks, file) with what the last flush reused of each. */
+  segments(): SegmentView[] {
+    const out: SegmentView[] = [];
+    const paths = new Map(this.context.chunks.map((c) => [`c:${c.id}`, c.path]));
+    this.entries.forEach((e, i) => {
+      let last = out[out.length - 1];
+      const key = e.seg;
+      if (!last || (last.kind === 'chunk' ? `c:${last.id}` : last.kind) !== key) {
+        const kind = key === 'head' || key === 'file' ? key : 'chunk';
+        last = { kind, start: i, tokens: 0, reused: 0, ...(kind === 'chunk' ? { id: key.slice(2), path: paths.get(key) ?? '' } : {}) };
+        out.push(last);
+      }
+      last.tokens++;
+      if (e.row >= 0 && !this.lastEncoded.has(e.row)) last.reused++;
+    });
     return out;
   }
 
@@ -283,13 +439,24 @@ export class DocumentSession {
     this.discardGenerated();
     const want = this.layout();
     const old = this.entries;
-    const matches = matchTokens(
-      old.map((e) => e.token),
-      want,
-    );
-    const next: Entry[] = want.map((token) => ({ token, row: -1 }));
+    // each segment is diffed against the old segment of the same key, wherever that sat: a moved chunk keeps its rows
+    const oldSegs = new Map<string, number[]>();
+    old.forEach((e, i) => {
+      let list = oldSegs.get(e.seg);
+      if (!list) oldSegs.set(e.seg, (list = []));
+      list.push(i);
+    });
+    const next: Entry[] = [];
+    const matches: [number, number][] = [];
+    for (const { key, tokens } of want.segments) {
+      const base = next.length;
+      for (const token of tokens) next.push({ token, row: -1, seg: key });
+      const from = oldSegs.get(key);
+      if (!from) continue;
+      for (const [i, j] of matchTokens(from.map((i) => old[i]!.token), tokens)) matches.push([from[i]!, base + j]);
+    }
     const keptOld = new Uint8Array(old.length);
-    const changed = !(matches.length === old.length && matches.length === want.length);
+    const changed = !(matches.length === old.length && matches.length === next.length && matches.every(([i, j]) => i === j));
     // the unchanged head: leading matches at equal indices
     let head = 0;
     while (head < matches.length && matches[head]![0] === head && matches[head]![1] === head) head++;
@@ -305,6 +472,7 @@ export class DocumentSession {
       this.droppedSinceFlush++;
     });
     this.entries = next;
+    this.cursorAt = want.cursorIndex;
   }
 
   /** Frees the rows of the latest completion's generated tokens. */
@@ -579,7 +747,7 @@ export class DocumentSession {
     }
     // back at the positions they were decoded at: the flush moves them from there
     this.cache.setPositions(rows.map((t) => t.row), rows.map((t) => t.pos));
-    this.entries.splice(at, 0, ...g.tokens.map(({ token, row }) => ({ token, row })));
+    this.entries.splice(at, 0, ...g.tokens.map(({ token, row }) => ({ token, row, seg: 'file' })));
     this.prefix.apply([{ rangeOffset: this.cursor, rangeLength: 0, text }]);
     this.sync();
   }

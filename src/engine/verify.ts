@@ -29,11 +29,12 @@ export async function kvRowsOf(s: DocumentSession, layer: number): Promise<{ k: 
   return { k, v };
 }
 
-/** A 'full' session of the same text, cursor and FIM layout as `s`, flushed; throws if its tokens differ from `s`'s
+/** A 'full' session of the same text, cursor, FIM layout and workspace context as `s`, flushed; throws if its tokens differ from `s`'s
  *  (the token mirror must equal a fresh tokenization). */
 export async function fullRecomputation(s: DocumentSession): Promise<DocumentSession> {
-  const full = new DocumentSession(s.model, s.text, { method: 'full', maxRows: s.cache.maxRows, fim: s.fim });
+  const full = new DocumentSession(s.model, s.text, { method: 'full', maxRows: s.cache.maxRows, fim: s.fim, layout: s.layoutFormat });
   full.moveCursor(s.cursor);
+  full.copyContextFrom(s);
   await full.flush();
   if (full.tokens.length !== s.tokens.length || full.tokens.some((t, i) => t !== s.tokens[i])) {
     full.destroy();

@@ -3,10 +3,11 @@
 // ids and explicit cancel. The transport (webview postMessage today) is not part of the protocol, so the same engine
 // server can later sit behind a language-server connection.
 
+import type { ContextChunk } from '../context/types.js';
 import type { FailureKind } from '../engine/errors.js';
 import type { FimMode } from '../engine/session.js';
 
-export type { FailureKind };
+export type { ContextChunk, FailureKind };
 /** Why the engine is not running: a failure's kind ('no-adapter' includes a window without navigator.gpu). */
 export type UnavailableReason = FailureKind;
 
@@ -31,6 +32,9 @@ export interface EngineSettings {
   fim: FimMode;
   /** Most tokens of one document a cache holds (the model's context length caps it); a longer document is windowed. */
   maxContext: number;
+  /** Tokens of workspace context (chunks of other files) a completion may see ahead of the file; 0: none. At most half
+   *  of a document's cache. */
+  contextTokens: number;
 }
 
 /** What the engine knows of a completion's cost, for the status bar. */
@@ -61,6 +65,8 @@ export interface CompletionStats {
   rebuilt: boolean;
   /** The document was larger than the context: the cache holds a window around the cursor. */
   windowed: boolean;
+  /** The workspace context the prompt held: its chunks in cache order (file, lines, tokens) and their tokens in all. */
+  context: { chunks: ContextView[]; tokens: number };
   /** This document since its cache was built (that build not counted): completions, rows re-rotated, tokens encoded, full re-encodes. */
   document: { completions: number; rowsMoved: number; tokensEncoded: number; resyncs: number };
 }
@@ -68,9 +74,23 @@ export interface CompletionStats {
 /** One cache row in document order, for the engine panel. */
 export type RowState = 'fresh' | 'rotated' | 'inserted' | 'stale';
 
+/** A chunk of workspace context in a document's cache. */
+export interface ContextView {
+  id: string;
+  path: string;
+  startLine: number;
+  endLine: number;
+  tokens: number;
+  /** Tokens whose rows the last flush kept (re-rotated or in place) instead of encoding them. */
+  reused: number;
+}
+
 /** A document's cache as the engine panel draws it: each row's state in document order, and the last edit plan. */
 export interface CacheView {
   rows: RowState[];
+  /** The workspace-context chunks ahead of the file, in cache order, and where the file's own rows start. */
+  context: ContextView[];
+  fileStart: number;
   capacity: number;
   stale: number;
   plan: { rowsMoved: number; rowsDropped: number; tokensEncoded: number; applyMs: number; encodeMs: number };
@@ -89,6 +109,9 @@ export type HostMessage =
   | { type: 'change'; uri: string; version: number; prevVersion: number; changes: WireChange[] }
   | { type: 'cursor'; uri: string; version: number; offset: number }
   | { type: 'close'; uri: string }
+  /** The workspace context for completions in `uri` (src/context: chunks of other files, best first); `path` is the
+   *  document's workspace-relative path, which the prompt names. Replaces the document's previous context. */
+  | { type: 'context'; uri: string; path: string; chunks: ContextChunk[] }
   /** sentAt: the host's clock (Date.now()) when it posted the request; maxMs: stop decoding that long after the engine
    *  began (the first token always comes). */
   | { type: 'complete'; id: number; uri: string; version: number; offset: number; maxTokens: number; maxLines: number; sentAt?: number; maxMs?: number }
