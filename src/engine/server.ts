@@ -12,8 +12,9 @@
 //
 // Workspace context: a `context` message sets a document's chunks of other files (best first); its session lays those
 // that fit the contextTokens budget ahead of the file (DocumentSession.setContext) and keeps them with PIE. Half of a
-// cache at most goes to context; the file's window is sized with that budget set aside, so a change of context never
-// re-windows the file.
+// cache at most goes to context; a document with context has its file window sized with that budget set aside, so a
+// change of context never re-windows the file (a cache built before any context came is built again when the two do
+// not fit together).
 //
 // Documents larger than a cache: the session holds a window of the text around the cursor (the engine keeps the whole
 // text as a string and translates offsets); an edit that straddles the window or a cursor near its edge rebuilds it.
@@ -255,7 +256,14 @@ export class EngineServer {
     const d = this.docs.get(m.uri);
     if (!d) return; // the document's open comes first; its context then comes again with the next completion
     d.context = { path: m.path, chunks: m.chunks };
-    d.session?.setContext(m.path, this.contextBudget > 0 ? m.chunks : [], this.contextBudget);
+    const s = d.session;
+    if (!s) return;
+    const budget = this.contextBudget;
+    // a cache sized for the file alone (no context when it was built) that cannot also hold the context: built again,
+    // with a window of the file that leaves room for it, at the next completion
+    const file = s.segments().find((g) => g.kind === 'file')?.tokens ?? 0;
+    if (m.chunks.length && budget > 0 && file + budget + CONTEXT_HEADER_RESERVE + GENERATION_RESERVE > s.cache.maxRows) return this.dropSession(d);
+    s.setContext(m.path, budget > 0 ? m.chunks : [], budget);
   }
 
   /** GPU bytes held by document caches. */
@@ -536,7 +544,8 @@ export class EngineServer {
     while (others.length && this.cacheBytes + need > budget) this.dropSession(others.shift());
     // the window: all of the text when it fits, else the text around the cursor
     const tok = this.model.tokenizer;
-    const contextBudget = this.contextBudget;
+    // with workspace context, room for it is set aside
+    const contextBudget = d.context?.chunks.length ? this.contextBudget : 0;
     const room = rows - GENERATION_RESERVE - (contextBudget > 0 ? contextBudget + CONTEXT_HEADER_RESERVE : 0);
     let start = 0;
     let end = d.text.length;
