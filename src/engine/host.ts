@@ -2,11 +2,13 @@
 // the host's messages; and the same again on a new device when the one in use is lost. Shared by the webview (on
 // navigator.gpu, src/webview/main.ts) and the language server (on Dawn, src/lsp/server.ts), so the two cannot drift.
 //
-// While it boots, document events wait in a backlog (applied in order once it is up) and requests are answered at once
-// with `noCompletion` ("not ready"). A lost device is said once (`unavailable`, kind 'device-lost'), then a new one is
+// While it boots, document events and requests wait in a backlog (backlog.ts: the latest state of each document, one
+// completion request per document; applied in order once it is up, or the requests answered with the reason if the
+// boot fails); when it is unavailable, requests are answered at once with `noCompletion` ("not ready"). A lost device is said once (`unavailable`, kind 'device-lost'), then a new one is
 // requested, the model loaded again, the open documents re-opened and the ones that had a cache re-encoded, and
 // `ready` says it is back. A device that cannot be re-created leaves `unavailable` with its reason; so do more than
 // MAX_LOSSES losses within LOSS_WINDOW_MS (a driver that keeps failing is not retried forever).
+import { Backlog } from './backlog.js';
 import { failureOf } from './errors.js';
 import type { GpuContext } from './gpu/context.js';
 import { fmtBytes } from './gpu/context.js';
@@ -30,7 +32,9 @@ export interface EngineHostIO {
 export class EngineHost {
   private current: EngineServer | null = null;
   private ctx: GpuContext | null = null;
-  private backlog: HostMessage[] = [];
+  private readonly backlog = new Backlog();
+  /** Why the last boot failed (its `unavailable`), for the requests that waited for it. */
+  private lastFailure: Extract<EngineMessage, { type: 'unavailable' }> | null = null;
   private booting = false;
   private disposed = false;
   private readonly losses: number[] = [];
@@ -52,21 +56,33 @@ export class EngineHost {
   async start(reopen: DocumentSnapshot[] = []): Promise<boolean> {
     if (this.disposed || this.booting || this.current) return this.current !== null;
     this.booting = true;
+    let ok = false;
     try {
-      return await this.boot(reopen);
+      ok = await this.boot(reopen);
+      return ok;
     } finally {
       this.booting = false;
+      // a boot that failed answers the requests that waited for it
+      const why = this.lastFailure;
+      if (!ok) for (const r of this.backlog.takeRequests()) this.io.send({ type: 'noCompletion', id: r.id, reason: 'error', ...(why ? { kind: why.reason } : {}), message: `the engine could not start${why ? `: ${why.message}` : ''}` });
     }
+  }
+
+  /** Queued messages while booting (bounded: backlog.ts). */
+  get backlogSize(): number {
+    return this.backlog.size;
   }
 
   /** One message from the editor: to the server, or the backlog while booting. */
   handle(m: HostMessage): Promise<void> {
     if (m.type === 'settings') this.settings = m.settings;
     if (this.current) return this.current.handle(m);
-    if (m.type === 'complete' || m.type === 'resync') {
+    if (m.type === 'cancel') {
+      if (this.backlog.cancel(m.id)) this.io.send({ type: 'noCompletion', id: m.id, reason: 'cancelled' });
+    } else if ((m.type === 'complete' || m.type === 'resync') && !this.booting) {
       this.io.send({ type: 'noCompletion', id: m.id, reason: 'error', message: 'the engine is not ready' });
-    } else if (m.type !== 'cancel' && m.type !== 'init' && m.type !== 'bytes' && m.type !== 'bytesError' && m.type !== 'shown') {
-      this.backlog.push(m);
+    } else {
+      for (const answer of this.backlog.push(m)) this.io.send(answer);
     }
     return Promise.resolve();
   }
@@ -87,7 +103,11 @@ export class EngineHost {
   }
 
   private async boot(reopen: DocumentSnapshot[]): Promise<boolean> {
-    const send = (m: EngineMessage) => this.io.send(m);
+    this.lastFailure = null;
+    const send = (m: EngineMessage) => {
+      if (m.type === 'unavailable') this.lastFailure = m;
+      this.io.send(m);
+    };
     send({ type: 'booting', stage: 'requesting a WebGPU device' });
     let ctx: GpuContext;
     try {
@@ -151,9 +171,7 @@ export class EngineHost {
     const restoring = reopen.length ? server.restore(reopen) : null;
     const restored = reopen.map(({ uri, version }) => ({ uri, version }));
     send({ type: 'ready', device: ctx.describe(), cpu: ctx.info.cpu, features, limits, model: EngineServer.modelInfo(model, name, this.settings), loadMs, warmupMs, restored });
-    const queued = this.backlog;
-    this.backlog = [];
-    for (const m of queued) void server.handle(m);
+    for (const m of this.backlog.take()) void server.handle(m);
     if (restoring) {
       const encoded = await restoring;
       send({ type: 'log', message: `re-opened ${reopen.length} documents on the new device and re-encoded the ${encoded} that had a cache in ${(performance.now() - t0).toFixed(0)} ms` });

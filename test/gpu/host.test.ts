@@ -113,3 +113,36 @@ test(`a device lost more than ${MAX_LOSSES} times within ${LOSS_WINDOW_MS / 1000
     h.dispose();
   }
 });
+
+test('requests sent while the engine boots wait for it (an editor that asks at once gets its completion); when the boot fails they get its reason', { timeout: 120_000 }, async (t) => {
+  const vocab = fixture(VOCAB);
+  if (!vocab) return skipOrFail(t, `missing fixture ../shared/fixtures/${VOCAB}`);
+  const { h, out, waitFor } = host(vocab);
+  try {
+    const booted = h.start();
+    await h.handle({ type: 'open', uri: 'a', version: 1, text: TEXT, cursor: TEXT.length });
+    await h.handle({ type: 'complete', id: 1, uri: 'a', version: 1, offset: TEXT.length, maxTokens: 4, maxLines: 1 });
+    await h.handle({ type: 'complete', id: 2, uri: 'a', version: 1, offset: TEXT.length, maxTokens: 4, maxLines: 1 });
+    await h.handle({ type: 'complete', id: 3, uri: 'b', version: 1, offset: 0, maxTokens: 4, maxLines: 1 });
+    await h.handle({ type: 'cancel', id: 3 });
+    // a superseded and a cancelled request are answered at once, before the engine is up
+    assert.deepEqual(out.filter((m) => m.type === 'noCompletion'), [{ type: 'noCompletion', id: 1, reason: 'cancelled' }, { type: 'noCompletion', id: 3, reason: 'cancelled' }]);
+    assert.equal(await booted, true);
+    const r = await waitFor('completion 2', (m) => 'id' in m && m.id === 2);
+    assert.equal(r.type, 'completion', JSON.stringify(r));
+    h.dispose();
+
+    // a boot that fails: the waiting request gets the reason
+    const f = host(vocab);
+    f.gone();
+    const failed = f.h.start();
+    await f.h.handle({ type: 'open', uri: 'a', version: 1, text: TEXT, cursor: TEXT.length });
+    await f.h.handle({ type: 'complete', id: 9, uri: 'a', version: 1, offset: TEXT.length, maxTokens: 4, maxLines: 1 });
+    assert.equal(await failed, false);
+    const no = await f.waitFor('the answer', (m) => 'id' in m && m.id === 9);
+    assert.ok(no.type === 'noCompletion' && no.reason === 'error' && no.kind === 'no-adapter' && /^the engine could not start: No WebGPU adapter found/.test(no.message ?? ''), JSON.stringify(no));
+    f.h.dispose();
+  } finally {
+    h.dispose();
+  }
+});
