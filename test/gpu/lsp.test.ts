@@ -259,3 +259,46 @@ test('pie serve: a killed server is gone at once, and a new one serves the same 
     await two.stop();
   }
 });
+
+test('a completion asked right after initialized (the engine still loading) waits for it and gets its items', { timeout: 300_000 }, async () => {
+  const s = await start(['--model', model]);
+  try {
+    const uri = 'file:///work/early.py';
+    const text = BEFORE + AFTER;
+    s.open(uri, text);
+    const early = await s.complete(uri, 4, 11);
+    assert.ok(!s.engine.some((m) => m.type === 'unavailable'), JSON.stringify(s.engine));
+    assert.equal(early.items.length, 1, JSON.stringify(early));
+    assert.equal(early.items[0]!.insertText, cliCompletion(text, BEFORE.length));
+  } finally {
+    await s.stop();
+  }
+});
+
+test('a didChange that arrives while the engine completes: the answer for the old text is not placed in the new one', { timeout: 300_000 }, async () => {
+  const s = await start(['--model', model]);
+  try {
+    await s.waitEngine((m) => m.type === 'ready', 'ready');
+    const uri = 'file:///work/moved.py';
+    const text = BEFORE + AFTER;
+    s.open(uri, text);
+    // the completion waits behind the re-sync of a long document, and the text changes before it runs
+    const long = 'file:///work/long2.py';
+    s.open(long, (BEFORE + '1\n' + AFTER).repeat(30));
+    const resync = s.conn.sendRequest('pie/resync', { textDocument: { uri: long } });
+    const asked = s.complete(uri, 4, 11);
+    await s.conn.sendNotification('textDocument/didChange', {
+      textDocument: { uri, version: 2 },
+      contentChanges: [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, text: '# a new first line\n' }],
+    });
+    await resync;
+    const answer = await asked;
+    // before: one item at line 4, which is now the line above the one it was made for
+    assert.deepEqual(answer.items, []);
+    // the same place in the new text is completed as the CLI completes it
+    const now = '# a new first line\n' + text;
+    assert.equal((await s.complete(uri, 5, 11)).items[0]?.insertText ?? '', cliCompletion(now, now.indexOf('return ') + 'return '.length));
+  } finally {
+    await s.stop();
+  }
+});
