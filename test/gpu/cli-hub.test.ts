@@ -1,8 +1,11 @@
 // `pie pull`, `pie models` and `--model hf:...` in the built CLI, against a Hub-shaped HTTP server on 127.0.0.1
-// (HF_ENDPOINT) serving a random-weight Qwen2-family GGUF, with the cache in a temporary HF_HUB_CACHE.
+// (HF_ENDPOINT) serving a random-weight Qwen2-family GGUF, with the cache in a temporary HF_HUB_CACHE; and two `pie pull`
+// processes downloading one file at once.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -15,19 +18,26 @@ const cli = join(projectRoot(), 'dist', 'cli.js');
 const REPO = 'pie-test/Qwen2.5-Coder-Tiny-GGUF';
 const FILE = 'qwen2.5-coder-tiny-q8_0.gguf';
 const VOCAB = 'vocab/ggml-vocab-qwen2.gguf';
+const BIG_REPO = 'pie-test/Big-GGUF';
+const BIG = new Uint8Array(randomBytes(12 << 20));
 
 let hub: HubServer | null = null;
+let hasVocab = false;
 let dir = '';
 let local = '';
 
 before(async () => {
-  const vocab = fixture(VOCAB);
-  if (!vocab) return;
-  const bytes = randomModel({ arch: 'qwen2', vocab, nLayers: 2, dim: 128, nHeads: 2, nKvHeads: 1, ffnDim: 256, contextLength: 1024, ropeBase: 1e6, tied: true, formats: Q8_0, seed: 7 });
   dir = await mkdtemp(join(tmpdir(), 'pie-cli-hub-'));
-  local = join(dir, 'direct.gguf');
-  await writeFile(local, bytes);
-  hub = await HubServer.start({ [REPO]: { files: { [FILE]: bytes } } });
+  const repos: Parameters<typeof HubServer.start>[0] = { [BIG_REPO]: { files: { 'big-Q8_0.gguf': BIG } } };
+  const vocab = fixture(VOCAB);
+  if (vocab) {
+    const bytes = randomModel({ arch: 'qwen2', vocab, nLayers: 2, dim: 128, nHeads: 2, nKvHeads: 1, ffnDim: 256, contextLength: 1024, ropeBase: 1e6, tied: true, formats: Q8_0, seed: 7 });
+    local = join(dir, 'direct.gguf');
+    await writeFile(local, bytes);
+    repos[REPO] = { files: { [FILE]: bytes } };
+    hasVocab = true;
+  }
+  hub = await HubServer.start(repos);
 });
 after(() => hub?.close());
 
@@ -46,7 +56,7 @@ function pie(args: string[], env: Record<string, string> = {}): Promise<{ code: 
 const lastJson = (s: string) => JSON.parse(s.trim().split('\n').at(-1)!) as Record<string, unknown>;
 
 function needsVocab(t: { skip(msg: string): void }): boolean {
-  if (hub) return true;
+  if (hasVocab) return true;
   skipOrFail(t, `missing fixture ../shared/fixtures/${VOCAB}`);
   return false;
 }
@@ -88,4 +98,23 @@ test('pie pull of a missing repository: exit 1 and the 404 explained, no stack t
   const off = await pie(['generate', '--model', 'hf:pie-test/absent-GGUF/x.gguf', '--prompt', 'x'], { HF_HUB_OFFLINE: '1' });
   assert.equal(off.code, 1);
   assert.match(off.stderr, /is not in the Hugging Face cache at .*, and HF_HUB_OFFLINE is set/);
+});
+
+test('two pie pull processes of one file at once: one transfer of the bytes, the second waits for the lock, both print the verified path', async () => {
+  hub!.faults = { bytesPerSecond: 4 << 20 }; // 3 s for the 12 MiB: the second process starts while the first downloads
+  const env = { HF_HUB_CACHE: join(dir, 'hub-two') };
+  const runs = await Promise.all([0, 1].map(() => pie(['pull', `${BIG_REPO}/big-Q8_0.gguf`, '--json'], env)));
+  hub!.faults = {};
+  for (const r of runs) assert.equal(r.code, 0, r.stderr);
+  const paths = runs.map((r) => lastJson(r.stdout).path as string);
+  assert.equal(paths[0], paths[1]);
+  const sha = HubServer.sha256(BIG);
+  assert.equal(createHash('sha256').update(await readFile(paths[0]!)).digest('hex'), sha);
+  const transfers = hub!.log.filter((l) => l.path === `/cdn/${sha}` && l.range !== 'bytes=0-0');
+  assert.equal(transfers.length, 1, JSON.stringify(transfers));
+  assert.equal(transfers[0]!.bytes, BIG.byteLength, 'each byte sent once');
+  const lock = join(dir, 'hub-two', '.locks', 'models--pie-test--Big-GGUF', `${sha}.lock`);
+  const waited = runs.filter((r) => r.stderr.includes(`waiting for another download of hf:${BIG_REPO}/big-Q8_0.gguf: ${lock} is held by pid `));
+  assert.equal(waited.length, 1, runs.map((r) => r.stderr).join('\n---\n'));
+  assert.equal(existsSync(lock), false, 'the lock is deleted');
 });

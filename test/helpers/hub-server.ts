@@ -4,10 +4,13 @@
 //   GET  /api/models/ORG/NAME/revision/REV          {id, sha, siblings}
 //   POST /api/models/ORG/NAME/paths-info/REV        [{type, path, size, oid, lfs: {oid, size}}]
 //   GET  /api/models/ORG/NAME/tree/REV?recursive=   [{type, path, size, oid, lfs}]
-//   GET|HEAD /ORG/NAME/resolve/REV/FILE             302 to /cdn/SHA256 with X-Repo-Commit, X-Linked-Etag, X-Linked-Size
+//   GET|HEAD /ORG/NAME/resolve/REV/FILE             an LFS file: 302 to /cdn/SHA256 with X-Repo-Commit, X-Linked-Etag,
+//                                                   X-Linked-Size; a file kept in git (`inGit`): the bytes themselves,
+//                                                   with its git blob sha1 as ETag, as the Hub serves config.json
 //   GET|HEAD /cdn/SHA256                            the bytes, with Range (206, Content-Range)
-// Faults for the tests: a connection dropped after some bytes, corrupted bytes, a gated repository (401 without the
-// right token), a Range header ignored, slow delivery (for the progress and cancel tests).
+// Every request is logged with the body bytes sent. Faults for the tests: a connection dropped after some bytes, a
+// body that stalls after some bytes, corrupted bytes, a gated repository (401 without the right token), a Range
+// header ignored, slow delivery (for the progress, cancel and lock tests).
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,6 +23,14 @@ export interface HubRepo {
   token?: string;
   /** Sizes the metadata claims instead of the real ones (the disk-space check). */
   claimedSizes?: Record<string, number>;
+  /** Files kept in git rather than LFS (config.json, README.md): no `lfs` in their metadata, and their id is the git
+   *  blob sha1. */
+  inGit?: string[];
+}
+
+/** The git blob id of a file's bytes: sha1 over "blob <size>\0" and the bytes. */
+export function gitBlobSha1(b: Uint8Array): string {
+  return createHash('sha1').update(`blob ${b.byteLength}\0`).update(b).digest('hex');
 }
 
 export interface Faults {
@@ -32,6 +43,9 @@ export interface Faults {
   ignoreRange?: boolean;
   /** Bytes per second for file bodies (sent in 64 KiB pieces). */
   bytesPerSecond?: number;
+  /** The next N file downloads send this many bytes of the body, then nothing more, keeping the connection open. */
+  stallAfterBytes?: number;
+  stallTimes?: number;
 }
 
 export interface Logged {
@@ -40,6 +54,8 @@ export interface Logged {
   range: string | null;
   auth: string | null;
   status: number;
+  /** Bytes of the body sent. */
+  bytes: number;
 }
 
 export class HubServer {
@@ -76,7 +92,7 @@ export class HubServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url!, this.url);
     const path = decodeURIComponent(url.pathname);
-    const entry: Logged = { method: req.method!, path, range: req.headers.range ?? null, auth: req.headers.authorization ?? null, status: 0 };
+    const entry: Logged = { method: req.method!, path, range: req.headers.range ?? null, auth: req.headers.authorization ?? null, status: 0, bytes: 0 };
     this.log.push(entry);
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       entry.status = status;
@@ -88,7 +104,7 @@ export class HubServer {
     if ((m = /^\/cdn\/([0-9a-f]{64})$/.exec(path))) {
       const data = this.blob(m[1]!);
       if (!data) return send(404, { error: 'blob not found' });
-      return this.serveBytes(req, res, data, entry);
+      return this.serveBytes(req, res, data, entry, `"${m[1]!}"`);
     }
     const api = /^\/api\/models\/([^/]+\/[^/]+)\/(revision|paths-info|tree)\/([^/]+)(?:\/(.*))?$/.exec(path);
     const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(path);
@@ -105,7 +121,8 @@ export class HubServer {
     const describe = (name: string) => {
       const b = repo.files[name]!;
       const size = repo.claimedSizes?.[name] ?? b.byteLength;
-      return { type: 'file', path: name, size, oid: createHash('sha1').update(`blob ${b.byteLength}\0`).update(b).digest('hex'), lfs: { oid: HubServer.sha256(b), size, pointerSize: 134 } };
+      if (repo.inGit?.includes(name)) return { type: 'file', path: name, size, oid: gitBlobSha1(b) };
+      return { type: 'file', path: name, size, oid: gitBlobSha1(new TextEncoder().encode(`version https://git-lfs.github.com/spec/v1\noid sha256:${HubServer.sha256(b)}\nsize ${size}\n`)), lfs: { oid: HubServer.sha256(b), size, pointerSize: 134 } };
     };
     if (api?.[2] === 'revision') return send(200, { id: repoId, modelId: repoId, sha: commit, private: false, gated: repo.token ? 'manual' : false, siblings: Object.keys(repo.files).map((rfilename) => ({ rfilename })) });
     if (api?.[2] === 'tree') return send(200, Object.keys(repo.files).map(describe));
@@ -116,6 +133,7 @@ export class HubServer {
     const file = resolve![3]!;
     const data = repo.files[file];
     if (!data) return send(404, { error: 'Entry not found' }, { 'X-Error-Code': 'EntryNotFound' });
+    if (repo.inGit?.includes(file)) return this.serveBytes(req, res, data, entry, `"${gitBlobSha1(data)}"`, { 'X-Repo-Commit': commit });
     const sha = HubServer.sha256(data);
     entry.status = 302;
     res.writeHead(302, { Location: `/cdn/${sha}`, 'X-Repo-Commit': commit, 'X-Linked-Etag': `"${sha}"`, 'X-Linked-Size': String(data.byteLength), ETag: `"${sha}"` });
@@ -127,7 +145,7 @@ export class HubServer {
     return undefined;
   }
 
-  private async serveBytes(req: IncomingMessage, res: ServerResponse, data: Uint8Array, entry: Logged): Promise<void> {
+  private async serveBytes(req: IncomingMessage, res: ServerResponse, data: Uint8Array, entry: Logged, etag: string, headers: Record<string, string> = {}): Promise<void> {
     let start = 0;
     let end = data.byteLength - 1;
     const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
@@ -152,22 +170,28 @@ export class HubServer {
       'Content-Type': 'application/octet-stream',
       'Content-Length': String(body.byteLength),
       'Accept-Ranges': 'bytes',
-      ETag: `"${HubServer.sha256(data)}"`,
+      ETag: etag,
+      ...headers,
       ...(partial ? { 'Content-Range': `bytes ${start}-${end}/${data.byteLength}` } : {}),
     });
     if (req.method === 'HEAD') return void res.end();
     // the probe for the size (bytes=0-0) is never dropped: the faults are for the body of a download
     const drop = body.byteLength > 1 && (f.dropTimes ?? 0) > 0 && f.dropAfterBytes !== undefined;
     if (drop) f.dropTimes!--;
-    const limit = drop ? Math.min(f.dropAfterBytes!, body.byteLength) : body.byteLength;
+    const stall = !drop && body.byteLength > 1 && (f.stallTimes ?? 0) > 0 && f.stallAfterBytes !== undefined;
+    if (stall) f.stallTimes!--;
+    const limit = drop ? Math.min(f.dropAfterBytes!, body.byteLength) : stall ? Math.min(f.stallAfterBytes!, body.byteLength) : body.byteLength;
     const piece = 64 << 10;
     for (let off = 0; off < limit; off += piece) {
       if (res.destroyed) return;
       const chunk = body.subarray(off, Math.min(limit, off + piece));
+      entry.bytes += chunk.byteLength;
       if (!res.write(chunk)) await new Promise((r) => res.once('drain', r));
       if (f.bytesPerSecond) await new Promise((r) => setTimeout(r, (chunk.byteLength / f.bytesPerSecond!) * 1000));
     }
     if (drop) res.socket?.destroy();
+    // a stall: nothing more until the client gives up and closes the connection
+    else if (stall) await new Promise((r) => res.once('close', r));
     else res.end();
   }
 }

@@ -1,22 +1,26 @@
 // Downloads from the Hub, against a real HTTP server on 127.0.0.1 that serves the Hub's URL layout
-// (test/helpers/hub-server.ts): the cache layout, resuming, checksums, errors, offline mode, the environment.
+// (test/helpers/hub-server.ts): the cache layout, resuming, checksums (sha256 and git sha1), the download lock shared
+// with huggingface_hub, stalls, errors, offline mode, the environment.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readlink, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readlink, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { hostname, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { readGGUF } from '../../src/engine/model/gguf.js';
 import { fileSource } from '../../src/engine/model/node-source.js';
-import { download, HubError, type HubOptions, hubOptionsFromEnv, parseModelRef, repoFolder, resolveModel, scanCache } from '../../src/models/hub.js';
-import { HubServer } from '../helpers/hub-server.js';
+import { download, HubError, type HubOptions, hubOptionsFromEnv, lockPath, parseModelRef, repoFolder, resolveModel, scanCache } from '../../src/models/hub.js';
+import { gitBlobSha1, HubServer } from '../helpers/hub-server.js';
 
 const MODEL = new Uint8Array(await readFile(new URL('../../models/pie-code-tiny.gguf', import.meta.url)));
 const BIG = new Uint8Array(randomBytes(6 << 20)); // 6 MiB: enough to be cut halfway
 const SMALL = new Uint8Array(randomBytes(300_000));
+// a file kept in git, not LFS, as config.json is on the Hub (bigger than one 64 KiB piece of the server)
+const CONFIG = new TextEncoder().encode(JSON.stringify({ architectures: ['Qwen2ForCausalLM'], pad: 'x'.repeat(200_000) }));
 
 let hub: HubServer;
 let cacheDir: string;
@@ -28,6 +32,7 @@ before(async () => {
     'pie-test/big-GGUF': { files: { 'big.gguf': BIG } },
     'pie-test/gated-GGUF': { files: { 'gated-Q8_0.gguf': SMALL }, token: 'hf_secret_test_token' },
     'pie-test/huge-GGUF': { files: { 'huge.gguf': SMALL }, claimedSizes: { 'huge.gguf': 9e15 } },
+    'pie-test/config': { files: { 'config.json': CONFIG, 'model.gguf': SMALL }, inGit: ['config.json'] },
   });
 });
 after(() => hub.close());
@@ -48,6 +53,45 @@ async function closedEndpoint(): Promise<string> {
 }
 
 const cdnRequests = () => hub.log.filter((l) => l.path.startsWith('/cdn/') && l.range !== 'bytes=0-0');
+
+/** Runs f with exactly these Hugging Face variables in process.env (the others unset), then restores them. */
+async function withEnv<T>(vars: Record<string, string>, f: () => Promise<T>): Promise<T> {
+  const keys = ['HF_HOME', 'HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE', 'XDG_CACHE_HOME', 'HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN', 'HF_TOKEN_PATH', 'HF_ENDPOINT', 'HF_HUB_OFFLINE'];
+  const saved = Object.fromEntries(keys.map((k) => [k, process.env[k]]));
+  for (const k of keys) delete process.env[k];
+  Object.assign(process.env, vars);
+  try {
+    return await f();
+  } finally {
+    for (const k of keys) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  }
+}
+
+const BIG_REF = { repo: 'pie-test/big-GGUF', file: 'big.gguf' };
+const bigLock = () => lockPath(cacheDir, BIG_REF.repo, HubServer.sha256(BIG));
+const bigPartial = () => join(repoFolder(cacheDir, BIG_REF.repo), 'blobs', `${HubServer.sha256(BIG)}.incomplete`);
+const sha256File = async (p: string) => createHash('sha256').update(await readFile(p)).digest('hex');
+
+/** A pid that was just in use and is not any more. */
+function deadPid(): number {
+  const p = spawnSync(process.execPath, ['-e', ''], { stdio: 'ignore' });
+  assert.ok(p.pid);
+  return p.pid;
+}
+
+/** A process that stays alive until killed (a live pid that is not this process). */
+function livePid(): ChildProcess {
+  return spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+}
+
+async function writeLock(path: string, body: object | string, ageMs = 0): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, typeof body === 'string' ? body : JSON.stringify(body));
+  if (ageMs) await utimes(path, new Date(Date.now() - ageMs), new Date(Date.now() - ageMs));
+}
 
 async function rejects(p: Promise<unknown>, kind: string, text: RegExp): Promise<HubError> {
   const e = await p.then(
@@ -73,11 +117,12 @@ describe('references and the environment', () => {
   test('HF_HUB_CACHE, HF_HOME, XDG_CACHE_HOME, HF_TOKEN and its file, HF_ENDPOINT, HF_HUB_OFFLINE as huggingface_hub reads them', async () => {
     const home = await mkdtemp(join(tmpdir(), 'pie-hfhome-'));
     await writeFile(join(home, 'token'), 'hf_from_file\n');
-    assert.deepEqual(await hubOptionsFromEnv({ HF_HOME: home }), { endpoint: 'https://huggingface.co', cacheDir: join(home, 'hub'), token: 'hf_from_file', offline: false });
-    const o = await hubOptionsFromEnv({ HF_HOME: home, HF_HUB_CACHE: '/c', HF_TOKEN: 'hf_env', HF_ENDPOINT: 'http://mirror.local/', HF_HUB_OFFLINE: 'ON' });
+    assert.deepEqual(await withEnv({ HF_HOME: home }, hubOptionsFromEnv), { endpoint: 'https://huggingface.co', cacheDir: join(home, 'hub'), token: 'hf_from_file', offline: false });
+    const o = await withEnv({ HF_HOME: home, HF_HUB_CACHE: '/c', HF_TOKEN: 'hf_env', HF_ENDPOINT: 'http://mirror.local/', HF_HUB_OFFLINE: 'ON' }, hubOptionsFromEnv);
     assert.deepEqual(o, { endpoint: 'http://mirror.local', cacheDir: '/c', token: 'hf_env', offline: true });
-    assert.equal((await hubOptionsFromEnv({ XDG_CACHE_HOME: '/x', HF_TOKEN_PATH: join(home, 'none') })).cacheDir, '/x/huggingface/hub');
-    assert.equal((await hubOptionsFromEnv({ HF_HUB_OFFLINE: '0', HF_HOME: home })).offline, false);
+    assert.equal((await withEnv({ XDG_CACHE_HOME: '/x', HF_TOKEN_PATH: join(home, 'none') }, hubOptionsFromEnv)).cacheDir, '/x/huggingface/hub');
+    assert.equal((await withEnv({ HUGGINGFACE_HUB_CACHE: '/old', HF_HOME: home }, hubOptionsFromEnv)).cacheDir, '/old');
+    assert.equal((await withEnv({ HF_HUB_OFFLINE: '0', HF_HOME: home }, hubOptionsFromEnv)).offline, false);
     await rm(home, { recursive: true });
   });
 });
@@ -212,5 +257,179 @@ describe('quantizations, offline mode and other tools\' caches', () => {
     assert.equal((await resolveModel('hf:Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF:Q8_0', { ...opts, endpoint })).path, r.path);
     const listed = await scanCache(opts);
     assert.deepEqual(listed.map((m) => [m.repo, m.file, m.commit, m.bytes, m.refs]), [['Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF', 'qwen2.5-coder-0.5b-instruct-q8_0.gguf', commit, SMALL.byteLength, ['main']]]);
+  });
+});
+
+describe('one writer per file: the lock in <cache>/.locks, as huggingface_hub takes it', () => {
+  test('two downloads of one file at once: one transfer of the bytes, the second waits for the lock, both verified', async () => {
+    hub.faults = { bytesPerSecond: 16 << 20 }; // about 0.4 s for the 6 MiB: the second starts while the first downloads
+    const logs: string[][] = [[], []];
+    const paths = await Promise.all([0, 1].map((i) => download(opts, BIG_REF, { log: (s) => logs[i]!.push(s) })));
+    assert.equal(paths[0], paths[1]);
+    assert.equal(await sha256File(paths[0]!), HubServer.sha256(BIG));
+    const transfers = cdnRequests();
+    assert.equal(transfers.length, 1, JSON.stringify(transfers));
+    assert.equal(transfers[0]!.bytes, BIG.byteLength, 'each byte sent once');
+    const waited = logs.flat().filter((l) => l.startsWith('waiting for another download of hf:pie-test/big-GGUF/big.gguf'));
+    assert.equal(waited.length, 1, logs.flat().join('\n'));
+    assert.ok(waited[0]!.includes(`${bigLock()} is held by pid ${process.pid} on ${hostname()}`), waited[0]);
+    assert.equal(bigLock(), join(cacheDir, '.locks', 'models--pie-test--big-GGUF', `${HubServer.sha256(BIG)}.lock`));
+    assert.equal(existsSync(bigLock()), false, 'the lock is deleted when the download ends');
+  });
+
+  test('the holder is cancelled: the waiter takes the lock and resumes from its .incomplete', async () => {
+    hub.faults = { bytesPerSecond: 16 << 20 };
+    const ac = new AbortController();
+    const logs: string[] = [];
+    let second: Promise<string> | undefined;
+    const first = download(opts, BIG_REF, {
+      signal: ac.signal,
+      onProgress: (p) => {
+        second ??= download(opts, BIG_REF, { log: (s) => logs.push(s) }); // once the first holds the lock
+        if (p.bytes > BIG.byteLength / 3) ac.abort();
+      },
+    });
+    await rejects(first, 'cancelled', /cancelled at/);
+    assert.equal(await sha256File(await second!), HubServer.sha256(BIG));
+    assert.ok(logs.some((l) => l.startsWith('waiting for another download')), logs.join('\n'));
+    const resumed = logs.map((l) => /^resuming .* at (\d+) of/.exec(l)?.[1]).find(Boolean);
+    assert.ok(Number(resumed) > BIG.byteLength / 3, logs.join('\n'));
+    const gets = cdnRequests();
+    assert.equal(gets.length, 2, JSON.stringify(gets));
+    assert.equal(gets[1]!.range, `bytes=${resumed}-${BIG.byteLength - 1}`);
+  });
+
+  test('a stale lock is taken over: a pid that is not running, or no change for staleLockMs; a live one makes it wait, then fail naming the lock', async () => {
+    // a lock of this machine whose process is gone (a crash)
+    const dead = deadPid();
+    await writeLock(bigLock(), { pid: dead, host: hostname(), token: 'old', tool: 'pie-complete' });
+    const logs: string[] = [];
+    await download(opts, BIG_REF, { lockTimeoutMs: 3000, log: (s) => logs.push(s) });
+    assert.ok(logs.some((l) => l.includes(`took over the lock ${bigLock()} (pid ${dead} on ${hostname()}): pid ${dead} is not running`)), logs.join('\n'));
+    assert.equal(existsSync(bigLock()), false);
+
+    // a live process holds it: the download waits, then gives up with the lock named
+    await rm(repoFolder(cacheDir, BIG_REF.repo), { recursive: true });
+    hub.log.length = 0;
+    const child = livePid();
+    try {
+      await writeLock(bigLock(), { pid: child.pid, host: hostname(), token: 'live', tool: 'pie-complete' });
+      const t0 = Date.now();
+      await rejects(download(opts, BIG_REF, { lockTimeoutMs: 1000 }), 'locked', new RegExp(`another download of this file holds the lock ${bigLock().replace(/[.]/g, '\\.')} \\(pid ${child.pid} on .*waited 1 s.*delete that lock file`));
+      assert.ok(Date.now() - t0 < 3000);
+      assert.equal(cdnRequests().length, 0, 'nothing was downloaded');
+      // ... unless neither the lock nor the .incomplete changed for staleLockMs (a stopped process, another machine)
+      await writeLock(bigLock(), { pid: child.pid, host: 'another-machine', token: 'far' }, 120_000);
+      const aged: string[] = [];
+      await download(opts, BIG_REF, { lockTimeoutMs: 3000, staleLockMs: 60_000, log: (s) => aged.push(s) });
+      assert.ok(aged.some((l) => /took over the lock .* \(pid \d+ on another-machine\): neither it nor [0-9a-f]{64}\.incomplete changed in 12\d s/.test(l)), aged.join('\n'));
+    } finally {
+      child.kill();
+    }
+  });
+
+  test('a holder whose lock was taken over stops writing, waits, and resumes', async () => {
+    hub.faults = { bytesPerSecond: 8 << 20 };
+    const child = livePid();
+    const logs: string[] = [];
+    let replaced = false;
+    try {
+      const path = await download(opts, BIG_REF, {
+        log: (s) => logs.push(s),
+        onProgress: (p) => {
+          // another downloader (a live process) replaces the lock file, as a take-over or huggingface_hub would
+          if (!replaced && !p.waitingFor && p.bytes > BIG.byteLength / 4) {
+            replaced = true;
+            void writeLock(bigLock(), { pid: child.pid, host: hostname(), token: 'theirs' }).then(() => setTimeout(() => child.kill(), 1000));
+          }
+        },
+      });
+      assert.equal(await sha256File(path), HubServer.sha256(BIG));
+    } finally {
+      child.kill();
+    }
+    const i = logs.findIndex((l) => l.startsWith(`another download took the lock ${bigLock()}`));
+    assert.ok(i >= 0, logs.join('\n'));
+    assert.match(logs.slice(i).join('\n'), /waiting for another download[^]*took over the lock .* is not running[^]*resuming hf:pie-test\/big-GGUF\/big\.gguf at \d+/);
+  });
+
+  test("huggingface_hub's lock (Linux, python3): a flock on the file makes us wait; the empty file it leaves behind is taken over", { skip: process.platform !== 'linux' || spawnSync('python3', ['-c', 'import fcntl'], { stdio: 'ignore' }).status !== 0 ? 'needs Linux and python3' : false }, async () => {
+    // what filelock's UnixFileLock does: open(O_RDWR | O_CREAT | O_TRUNC), then flock(LOCK_EX | LOCK_NB)
+    await mkdir(dirname(bigLock()), { recursive: true });
+    const py = spawn('python3', ['-c', 'import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)\nfcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nprint("held", flush=True)\nsys.stdin.read()', bigLock()], { stdio: ['pipe', 'pipe', 'inherit'] });
+    await new Promise<void>((r) => py.stdout!.once('data', () => r()));
+    try {
+      await rejects(download(opts, BIG_REF, { lockTimeoutMs: 1000 }), 'locked', new RegExp(`holds the lock .*\\(pid ${py.pid} \\(a flock, as huggingface_hub takes it\\)`));
+    } finally {
+      py.stdin!.end(); // the process exits: the flock goes, the empty file stays (as filelock before it deleted its files)
+      await new Promise((r) => py.once('exit', r));
+    }
+    await utimes(bigLock(), new Date(Date.now() - 5000), new Date(Date.now() - 5000));
+    const logs: string[] = [];
+    const path = await download(opts, BIG_REF, { lockTimeoutMs: 3000, log: (s) => logs.push(s) });
+    assert.equal(await sha256File(path), HubServer.sha256(BIG));
+    assert.ok(logs.some((l) => l.includes('no process holds it')), logs.join('\n'));
+  });
+});
+
+describe('stalls', () => {
+  test('a server that stops sending mid-body: no data for the stall timeout fails the attempt, naming the host; the .incomplete is resumed', { timeout: 30_000 }, async () => {
+    hub.faults = { stallAfterBytes: 1 << 20, stallTimes: 1 };
+    const t0 = Date.now();
+    await rejects(download(opts, BIG_REF, { stallTimeoutMs: 1000, retries: 0 }), 'network', new RegExp(`no data for 1 s from ${new URL(hub.url).host} \\(stopped at 1048576 of 6291456 bytes; the next download resumes there\\)`));
+    assert.ok(Date.now() - t0 < 5000, `failed after ${Date.now() - t0} ms`);
+    assert.equal((await stat(bigPartial())).size, 1 << 20, 'what arrived is kept');
+    assert.equal(existsSync(bigLock()), false, 'the lock is released');
+    // with retries (the default), a stall is resumed like a broken connection
+    hub.faults = { stallAfterBytes: 1 << 20, stallTimes: 1 };
+    const logs: string[] = [];
+    const path = await download(opts, BIG_REF, { stallTimeoutMs: 1000, log: (s) => logs.push(s) });
+    assert.equal(await sha256File(path), HubServer.sha256(BIG));
+    assert.deepEqual(cdnRequests().map((r) => r.range), [null, `bytes=${1 << 20}-${BIG.byteLength - 1}`, `bytes=${2 << 20}-${BIG.byteLength - 1}`]);
+    assert.ok(logs.some((l) => l.startsWith('no data for 1 s from 127.0.0.1')), logs.join('\n'));
+  });
+});
+
+describe('a file kept in git (not LFS): checked by its git blob sha1', () => {
+  test('config.json downloads into blobs/<git sha1>, verified; a corrupted body fails the sha1 check and is deleted', async () => {
+    const sha1 = gitBlobSha1(CONFIG);
+    const path = await download(opts, { repo: 'pie-test/config', file: 'config.json' });
+    const folder = repoFolder(cacheDir, 'pie-test/config');
+    assert.equal(await readlink(path), join('..', '..', 'blobs', sha1));
+    assert.deepEqual(new Uint8Array(await readFile(path)), CONFIG);
+    assert.ok(hub.log.some((l) => l.path === `/pie-test/config/resolve/${hub.commitOf('pie-test/config')}/config.json` && l.status === 200 && l.bytes === CONFIG.byteLength), 'served by the resolve URL itself, no CDN');
+    await rm(folder, { recursive: true });
+    hub.faults = { corruptAt: 100_000 };
+    await rejects(download(opts, { repo: 'pie-test/config', file: 'config.json' }), 'checksum', new RegExp(`sha1 is [0-9a-f]{40}, not the ${sha1} the Hub lists, so it was deleted`));
+    assert.deepEqual(await readdir(join(folder, 'blobs')), []);
+  });
+});
+
+describe('the cache scan (ours, not @huggingface/hub scanCacheDir)', () => {
+  test('lists files in snapshot folders, repositories without refs/, and snapshots beside a ref to a missing one; a missing cache is empty', async () => {
+    const add = async (repo: string, file: string, opt: { refs?: string | null } = {}) => {
+      const folder = repoFolder(cacheDir, repo);
+      const commit = 'c'.repeat(40);
+      await mkdir(join(folder, 'blobs'), { recursive: true });
+      await writeFile(join(folder, 'blobs', HubServer.sha256(SMALL)), SMALL);
+      const snap = join(folder, 'snapshots', commit, file);
+      await mkdir(dirname(snap), { recursive: true });
+      await symlink(join(...file.split('/').map(() => '..'), '..', 'blobs', HubServer.sha256(SMALL)), snap);
+      if (opt.refs !== null) {
+        await mkdir(join(folder, 'refs'), { recursive: true });
+        await writeFile(join(folder, 'refs', 'main'), opt.refs ?? commit);
+      }
+    };
+    await add('o/nested-GGUF', 'Q4_K_M/m-Q4_K_M.gguf'); // scanCacheDir skips files in subfolders
+    await add('o/by-commit-GGUF', 'm-Q8_0.gguf', { refs: null }); // scanCacheDir drops a repository without refs/
+    await add('o/moved-GGUF', 'm-Q8_0.gguf', { refs: 'd'.repeat(40) }); // ... and one whose ref names a missing snapshot
+    const listed = (await scanCache(opts)).map((m) => [m.repo, m.file, m.bytes, m.refs]);
+    assert.deepEqual(listed, [
+      ['o/by-commit-GGUF', 'm-Q8_0.gguf', SMALL.byteLength, []],
+      ['o/moved-GGUF', 'm-Q8_0.gguf', SMALL.byteLength, []],
+      ['o/nested-GGUF', 'Q4_K_M/m-Q4_K_M.gguf', SMALL.byteLength, ['main']],
+    ]);
+    assert.equal((await resolveModel('hf:o/nested-GGUF:Q4_K_M', { ...opts, offline: true })).file, 'Q4_K_M/m-Q4_K_M.gguf');
+    assert.deepEqual(await scanCache({ ...opts, cacheDir: join(cacheDir, 'absent') }), []);
   });
 });
