@@ -22,6 +22,9 @@ export interface Config {
   gpuMemoryGiB: number;
   /** Where the engine runs: the webview when it has WebGPU, else the language server ('auto'), or always one. */
   engineHost: EngineHostSetting;
+  /** Workspace context (src/extension/context.ts): globs of files never sent as context (pie.context.exclude), on top
+   *  of files.exclude; the budget itself is engine.contextTokens (pie.context.tokens, 0: off). */
+  contextExclude: string[];
   engine: EngineSettings;
 }
 
@@ -39,6 +42,7 @@ export function readConfig(): Config {
     hubEndpoint: c.get('hubEndpoint', '').trim(),
     gpuMemoryGiB: c.get('gpuMemoryGiB', 0),
     engineHost: c.get<EngineHostSetting>('engineHost', 'auto'),
+    contextExclude: c.get<string[]>('context.exclude', []).filter((g) => typeof g === 'string' && g.trim() !== ''),
     engine: {
       cacheBudgetMiB: c.get('cacheBudgetMiB', 512),
       resyncThreshold: c.get('resyncThreshold', 256),
@@ -46,6 +50,7 @@ export function readConfig(): Config {
       refreshWindow: c.get('refreshWindow', 16),
       fim: fimFor(c.get<FimSetting>('fillInTheMiddle', 'auto'), modelPath || DEFAULT_MODEL),
       maxContext: c.get('maxContext', 4096),
+      contextTokens: Math.max(0, Math.floor(c.get('context.tokens', 1024))),
     },
   };
 }

@@ -36,6 +36,11 @@ export class DocumentStream implements vscode.Disposable {
     this.engine.post({ type: 'open', uri, version: doc.version, text: doc.getText(), cursor });
   }
 
+  /** Whether the engine holds the document's current version. */
+  isOpen(doc: vscode.TextDocument): boolean {
+    return this.sent.get(doc.uri.toString()) === doc.version;
+  }
+
   /** Forgets what the engine holds for the document, so that the next request sends it whole. */
   forget(doc: vscode.TextDocument): void {
     this.sent.delete(doc.uri.toString());

@@ -5,6 +5,7 @@ import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
 import { DEFAULT_MODEL, fetchVerified, KNOWN_MODELS } from '../models/known.js';
 import { readConfig } from './config.js';
+import { ContextFeed } from './context.js';
 import { DocumentStream } from './documents.js';
 import { EngineClient, VIEW_ID } from './engine.js';
 import { EngineSwitch } from './engine-switch.js';
@@ -18,7 +19,10 @@ export function activate(context: vscode.ExtensionContext): void {
   const engine = new EngineSwitch(view, context.extensionPath, config.engine, config.engineHost);
   const status = new StatusBar();
   const docs = new DocumentStream(engine);
-  const provider = new CompletionProvider(engine, docs, () => config);
+  // the extension's log ("PIE" in the Output view): the workspace context sent and what each completion saw of it
+  const log = vscode.window.createOutputChannel('PIE', { log: true });
+  const workspaceContext = new ContextFeed(engine, docs, () => config, log);
+  const provider = new CompletionProvider(engine, docs, () => config, workspaceContext);
   provider.onShown = (shown) => {
     status.completed(shown, provider.counts);
     engine.post({ type: 'shown', source: shown.source, endToEndMs: shown.endToEndMs, breakdown: shown.stats ? breakdown(shown, shown.stats) : '' });
@@ -50,6 +54,8 @@ export function activate(context: vscode.ExtensionContext): void {
     provider,
     status,
     docs,
+    workspaceContext,
+    log,
     vscode.window.registerWebviewViewProvider(VIEW_ID, view, { webviewOptions: { retainContextWhenHidden: true } }),
     vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, provider),
     engine.onState((s) => {

@@ -53,7 +53,9 @@ export class LspEngine implements Engine {
       documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }, { scheme: 'vscode-remote' }, { scheme: 'vscode-vfs' }],
       // our own provider asks (src/extension/provider.ts): the client must not register a second one; and the
       // extension shows the engine's state itself
-      initializationOptions: { model: path, ...this.settings, inlineCompletionProvider: false, showMessages: false },
+      // clientContext: the extension gathers the workspace context itself (src/extension/context.ts: trust, files.exclude,
+      // pie.context.exclude) and sends it as pie/context; the server adds none of its own
+      initializationOptions: { model: path, ...this.settings, inlineCompletionProvider: false, showMessages: false, clientContext: true },
       outputChannelName: 'PIE language server',
       errorHandler: {
         error: () => ({ action: ErrorAction.Continue, handled: true }),
@@ -77,9 +79,12 @@ export class LspEngine implements Engine {
   }
 
   /** Document events go through the client's own sync; the focus is kept for the panel; accepts go to the server
-   *  under its own request id. */
+   *  under its own request id; a document's workspace context goes as `pie/context` (src/lsp/server.ts). */
   post(m: HostMessage): void {
     if (m.type === 'focus') this.focused = m.uri;
+    if (m.type === 'context' && this.client?.state === State.Running) {
+      void this.client.sendNotification('pie/context', { textDocument: { uri: m.uri }, path: m.path, chunks: m.chunks }).catch(() => undefined);
+    }
     const id = m.type === 'accepted' ? this.serverIds.get(m.id) : undefined;
     if (m.type === 'accepted' && id !== undefined) void this.client?.sendNotification('pie/accepted', { uri: m.uri, id });
   }

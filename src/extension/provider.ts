@@ -11,6 +11,7 @@ import * as vscode from 'vscode';
 import type { CompletionStats, EngineMessage, FailureKind } from '../protocol/messages.js';
 import { CompletionCache } from './completion-cache.js';
 import { type Config, languageEnabled } from './config.js';
+import type { ContextFeed } from './context.js';
 import type { DocumentStream } from './documents.js';
 import type { Engine } from './engine.js';
 import { withoutRestOfLine } from './text.js';
@@ -49,6 +50,8 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
     private readonly engine: Engine,
     private readonly docs: DocumentStream,
     private readonly config: () => Config,
+    /** Workspace context: sent for the document before its first request of each completion (null: none). */
+    private readonly context: ContextFeed | null = null,
   ) {
     this.disposables.push(
       vscode.commands.registerCommand(ACCEPTED_COMMAND, (uri: string, id?: number) => {
@@ -75,6 +78,7 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
     const cfg = this.config();
     if (!cfg.enabled || !languageEnabled(cfg, document.languageId) || this.engine.state.kind !== 'ready') return undefined;
     const t0 = performance.now();
+    this.context?.prepare();
     const uri = document.uri.toString();
     const offset = document.offsetAt(position);
     const before = document.getText(new vscode.Range(document.positionAt(Math.max(0, offset - 2 * this.cache.keyChars)), position));
@@ -94,10 +98,16 @@ export class CompletionProvider implements vscode.InlineCompletionItemProvider, 
     const multiLine = cfg.maxLines > 1 && rest.trim() === '';
     const allLines = multiLine ? cfg.maxLines : 1;
     let sentAt = 0;
+    // the context goes with the first request only: the background ones continue it, which another context would stop
+    let contextSent = false;
     // The engine continues its last completion when asked again at the same place with no edit since: asking for more
     // costs only the tokens after those already decoded.
     const ask = (maxLines: number, maxMs: number | undefined, t?: vscode.CancellationToken) => {
       this.docs.ensureOpen(document, offset);
+      if (!contextSent) {
+        contextSent = true;
+        this.context?.sync(document, position.line);
+      }
       sentAt = Date.now();
       return this.engine.request<EngineMessage>(
         (id) => ({ type: 'complete', id, uri, version, offset, maxTokens: cfg.maxTokens, maxLines, sentAt, ...(maxMs !== undefined ? { maxMs } : {}) }),

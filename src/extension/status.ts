@@ -56,6 +56,7 @@ export class StatusBar implements vscode.Disposable {
       `Generated: ${st.tokensGenerated} tokens at ${st.tokensPerS.toFixed(0)} tokens/s, ${st.totalMs.toFixed(1)} ms in all`,
       `Cache: ${st.cacheRows} of ${st.cacheCapacity} rows, ${st.staleRows} stale${st.windowed ? ' (a window of a long file)' : ''}`,
       `This file since its cache was built: ${st.document.rowsMoved} rows re-rotated, ${st.document.tokensEncoded} tokens encoded over ${st.document.completions} completions; full re-encodes: ${st.document.resyncs}`,
+      ...(st.context?.chunks.length ? [`Context: ${st.context.chunks.length} chunks, ${st.context.tokens} tokens (${st.context.chunks.reduce((n, c) => n + c.reused, 0)} reused)`] : []),
     ];
     this.item.tooltip = [...this.lastEngine, tally, ...this.deviceLines()].join('\n');
   }

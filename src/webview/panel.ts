@@ -1,9 +1,10 @@
 // The engine panel: what the engine runs on, the focused document's cache (one cell per row in document order, coloured
-// by state: fresh, re-rotated by the last plan, inserted by the last plan, stale), the last edit plan, and the latency
-// history. The only DOM code of the engine side.
+// by state: fresh, re-rotated by the last plan, inserted by the last plan, stale), the workspace context laid out ahead
+// of the file (each chunk's file, lines, tokens and rows reused), the last edit plan, and the latency history. The only
+// DOM code of the engine side.
 import { fmtBytes } from '../engine/gpu/context.js';
 import { slowAdapterNote } from '../engine/gpu/speed.js';
-import type { CacheView, CompletionStats, EngineMessage, EngineSettings, HostMessage, RowState } from '../protocol/messages.js';
+import type { CacheView, CompletionStats, ContextView, EngineMessage, EngineSettings, HostMessage, RowState } from '../protocol/messages.js';
 
 const COLORS: Record<RowState, string> = { fresh: '#3c8dbc', rotated: '#f0ad4e', inserted: '#5cb85c', stale: '#9e9e9e' };
 const HISTORY = 60;
@@ -13,6 +14,8 @@ export class EnginePanelView {
   private readonly info: HTMLElement;
   private readonly plan: HTMLElement;
   private readonly canvas: HTMLCanvasElement;
+  /** The workspace-context chunks ahead of the file's rows (elements `.pie-context-chunk` with `data-path`). */
+  private readonly context: HTMLElement;
   private readonly latency: HTMLElement;
   private readonly history: number[] = [];
   private last: CompletionStats | null = null;
@@ -40,6 +43,9 @@ export class EnginePanelView {
       swatch.style.background = color;
       legend.append(swatch, ` ${state} `);
     }
+    // the context first: its chunks are the cache's first rows, ahead of the file's
+    this.context = el('div', 'context', cache);
+    this.context.style.margin = '0.3em 0';
     this.canvas = el('canvas', 'rows', cache);
     this.plan = el('p', 'plan', cache);
     const lat = el('section', 'latency-section');
@@ -101,6 +107,20 @@ export class EnginePanelView {
       ctx.fillStyle = COLORS[st];
       ctx.fillRect((i % perLine) * cell, Math.floor(i / perLine) * cell, cell - 1, cell - 1);
     });
+    // the rows ahead of the file's (the context chunks and their header) outlined, so that the file's own rows stand apart
+    const fileStart = s ? Math.min(s.fileStart ?? 0, states.length) : 0;
+    if (fileStart > 0) {
+      ctx.strokeStyle = '#c586c0';
+      ctx.lineWidth = 1;
+      ctx.beginPath();
+      const col = fileStart % perLine;
+      const row = Math.floor(fileStart / perLine);
+      // a bar before the file's first row
+      ctx.moveTo(col * cell + 0.5, row * cell);
+      ctx.lineTo(col * cell + 0.5, row * cell + cell);
+      ctx.stroke();
+    }
+    this.drawContext(s?.context ?? [], fileStart);
     if (!s) {
       this.plan.textContent = 'No cache for the active document yet (it is built at the first completion).';
       return;
@@ -109,6 +129,41 @@ export class EnginePanelView {
     this.plan.textContent =
       `${states.length} rows of ${s.capacity}; stale ${s.stale} (rotated rows can be stale too). Last plan: ${f.rowsMoved} rows re-rotated, ${f.rowsDropped} dropped, ` +
       `${f.tokensEncoded} tokens encoded (apply ${f.applyMs.toFixed(1)} ms, encode ${f.encodeMs.toFixed(1)} ms).`;
+  }
+
+  /** The context chunks in cache order: file, lines (1-based), tokens and tokens whose rows the last flush kept. */
+  private drawContext(chunks: ContextView[], fileStart: number): void {
+    const d = this.doc;
+    if (!chunks.length) {
+      const none = d.createElement('p');
+      none.className = 'pie-context-none';
+      none.textContent = 'Workspace context: none in this cache.';
+      this.context.replaceChildren(none);
+      return;
+    }
+    const tokens = chunks.reduce((n, c) => n + c.tokens, 0);
+    const reused = chunks.reduce((n, c) => n + c.reused, 0);
+    const title = d.createElement('p');
+    title.className = 'pie-context-title';
+    title.textContent = `Workspace context: ${chunks.length} chunk${chunks.length === 1 ? '' : 's'}, ${tokens} tokens (${reused} rows reused), ahead of the file's rows (from row ${fileStart})`;
+    const list = d.createElement('ol');
+    list.className = 'pie-context-list';
+    list.style.margin = '0.2em 0';
+    list.style.paddingLeft = '1.6em';
+    for (const c of chunks) {
+      const li = d.createElement('li');
+      li.className = 'pie-context-chunk';
+      li.dataset.path = c.path;
+      li.dataset.id = c.id;
+      li.dataset.lines = `${c.startLine + 1}-${c.endLine}`;
+      li.dataset.tokens = String(c.tokens);
+      li.dataset.reused = String(c.reused);
+      const where = c.path ? `${c.path}:${c.startLine + 1}-${c.endLine}` : 'clipboard';
+      li.textContent = `${where} · ${c.tokens} tokens · ${c.reused} reused`;
+      li.title = c.id;
+      list.append(li);
+    }
+    this.context.replaceChildren(title, list);
   }
 
   private drawLatency(): void {

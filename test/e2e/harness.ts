@@ -693,6 +693,61 @@ export class VsCode {
     return JSON.parse(readFileSync(join(this.dirs().user, 'User', 'settings.json'), 'utf8')) as Record<string, unknown>;
   }
 
+  /**
+   * Changes user settings as a user would, so that the workbench and the extension see the change at once (rewriting
+   * settings.json on disk does not reach the workbench in code-server): "Preferences: Open User Settings (JSON)", the
+   * whole text replaced (one input event), saved, the editor closed. A value of undefined removes the key (back to the
+   * default). Waits until the file on disk holds the new settings.
+   */
+  async setUserSettings(changes: Record<string, unknown>): Promise<void> {
+    const next = { ...this.userSettings() };
+    for (const [k, v] of Object.entries(changes)) {
+      if (v === undefined) delete next[k];
+      else next[k] = v;
+    }
+    const want = JSON.stringify(next);
+    if (JSON.stringify(this.userSettings()) === want) return;
+    await this.runCommand('Preferences: Open User Settings (JSON)');
+    await waitFor('the user settings.json editor', () =>
+      this.page.evaluate(() => {
+        const tab = document.querySelector('.tabs-container .tab.active');
+        return !!document.querySelector('.editor-instance .monaco-editor.focused') && !!tab && (tab.getAttribute('aria-label') ?? tab.textContent ?? '').includes('settings.json');
+      }),
+    { timeout: 30_000 });
+    await this.press('Control+A');
+    await this.page.keyboard.insertText(JSON.stringify(next, null, 2));
+    await this.press('Control+S');
+    await waitFor('the user settings saved', async () => {
+      if ((await this.page.locator('.tabs-container .tab.active.dirty').count()) > 0) return false;
+      try {
+        return JSON.stringify(this.userSettings()) === want;
+      } catch {
+        return false; // being written
+      }
+    }, { timeout: 20_000, every: 100 });
+    await this.runCommand('View: Close Editor');
+  }
+
+  /**
+   * The text of an extension's output channel `name` as VS Code logs it (a log channel: exthost/<extension>/<name>.log;
+   * a plain one: output_logging_<time>/<n>-<name>.log), '' while there is none.
+   */
+  async outputChannel(name: string): Promise<string> {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const out: string[] = [];
+    const file = new RegExp(`^(\\d+-)?${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.log$`);
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (file.test(e.name)) out.push(readFileSync(p, 'utf8'));
+      }
+    };
+    const logs = join(this.dirs().user, 'logs');
+    if (existsSync(logs)) walk(logs);
+    return out.join('\n');
+  }
+
   /** The messages of the notification toasts on screen now (progress notifications included), without opening the
    *  notification center. */
   async toasts(): Promise<string[]> {
