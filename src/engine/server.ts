@@ -19,13 +19,24 @@
 // Documents larger than a cache: the session holds a window of the text around the cursor (the engine keeps the whole
 // text as a string and translates offsets); an edit that straddles the window or a cursor near its edge rebuilds it.
 import type { CacheView, CompletionStats, ContextChunk, ContextView, EngineMessage, EngineSettings, HostMessage, ModelInfo, WireChange } from '../protocol/messages.js';
+import { SETTING_DEFAULTS } from '../protocol/settings.js';
 import { fmtBytes, type GpuContext, GpuDeviceError } from './gpu/context.js';
 import { type FailureKind, failureOf } from './errors.js';
 import { KvCache } from './kv/cache.js';
 import type { LlamaModel } from './model/model.js';
 import { type Completion, DocumentSession, type Method } from './session.js';
 
-export const DEFAULT_SETTINGS: EngineSettings = { cacheBudgetMiB: 512, resyncThreshold: 256, idleMs: 1500, refreshWindow: 16, fim: 'psm', maxContext: 4096, contextTokens: 1024 };
+/** The engine's settings when a host gives none: the user settings' defaults (fim: prefix-suffix-middle, which the
+ *  extension's "auto" resolves to for most models). */
+export const DEFAULT_SETTINGS: EngineSettings = {
+  cacheBudgetMiB: SETTING_DEFAULTS.cacheBudgetMiB,
+  resyncThreshold: SETTING_DEFAULTS.resyncThreshold,
+  idleMs: SETTING_DEFAULTS.idleMs,
+  refreshWindow: SETTING_DEFAULTS.refreshWindow,
+  fim: 'psm',
+  maxContext: SETTING_DEFAULTS.maxContext,
+  contextTokens: SETTING_DEFAULTS['context.tokens'],
+};
 
 /** Tokens kept for the context's head and the file's header (repository name, the file's path) beside the chunks. */
 const CONTEXT_HEADER_RESERVE = 64;

@@ -1,7 +1,9 @@
-// The extension's settings (contributes.configuration in package.json), read in one place.
+// The extension's settings (contributes.configuration in package.json), read in one place, each with its default from
+// src/protocol/settings.ts (which package.json must agree with: test/unit/settings.test.ts).
 import * as vscode from 'vscode';
 import { DEFAULT_MODEL, fimFor, type FimSetting } from '../models/known.js';
 import type { EngineSettings } from '../protocol/messages.js';
+import { SETTING_DEFAULTS, type SettingKey } from '../protocol/settings.js';
 import type { EngineHostSetting } from './engine-switch.js';
 
 export interface Config {
@@ -30,27 +32,28 @@ export interface Config {
 
 export function readConfig(): Config {
   const c = vscode.workspace.getConfiguration('pie');
-  const modelPath = c.get('modelPath', '');
+  const get = <K extends SettingKey>(key: K): (typeof SETTING_DEFAULTS)[K] => c.get(key, SETTING_DEFAULTS[key]);
+  const modelPath = get('modelPath');
   return {
-    enabled: c.get('enabled', true),
+    enabled: get('enabled'),
     modelPath,
-    maxTokens: c.get('maxTokens', 32),
-    maxLines: c.get('maxLines', 4),
-    debounceMs: c.get('debounceMs', 0),
-    maxPredictMs: c.get('maxPredictMs', 40),
-    languages: c.get('languages', ['*']),
-    hubEndpoint: c.get('hubEndpoint', '').trim(),
-    gpuMemoryGiB: c.get('gpuMemoryGiB', 0),
-    engineHost: c.get<EngineHostSetting>('engineHost', 'auto'),
-    contextExclude: c.get<string[]>('context.exclude', []).filter((g) => typeof g === 'string' && g.trim() !== ''),
+    maxTokens: get('maxTokens'),
+    maxLines: get('maxLines'),
+    debounceMs: get('debounceMs'),
+    maxPredictMs: get('maxPredictMs'),
+    languages: [...get('languages')],
+    hubEndpoint: get('hubEndpoint').trim(),
+    gpuMemoryGiB: get('gpuMemoryGiB'),
+    engineHost: get('engineHost'),
+    contextExclude: get('context.exclude').filter((g) => typeof g === 'string' && g.trim() !== ''),
     engine: {
-      cacheBudgetMiB: c.get('cacheBudgetMiB', 512),
-      resyncThreshold: c.get('resyncThreshold', 256),
-      idleMs: c.get('idleMs', 1500),
-      refreshWindow: c.get('refreshWindow', 16),
-      fim: fimFor(c.get<FimSetting>('fillInTheMiddle', 'auto'), modelPath || DEFAULT_MODEL),
-      maxContext: c.get('maxContext', 4096),
-      contextTokens: Math.max(0, Math.floor(c.get('context.tokens', 1024))),
+      cacheBudgetMiB: get('cacheBudgetMiB'),
+      resyncThreshold: get('resyncThreshold'),
+      idleMs: get('idleMs'),
+      refreshWindow: get('refreshWindow'),
+      fim: fimFor(get('fillInTheMiddle') as FimSetting, modelPath || DEFAULT_MODEL),
+      maxContext: get('maxContext'),
+      contextTokens: Math.max(0, Math.floor(get('context.tokens'))),
     },
   };
 }

@@ -31,6 +31,7 @@ import { acquireNodeGpu } from '../engine/gpu/node.js';
 import { EngineHost } from '../engine/host.js';
 import { fileSource } from '../engine/model/node-source.js';
 import { DEFAULT_SETTINGS } from '../engine/server.js';
+import { SETTING_DEFAULTS } from '../protocol/settings.js';
 import { fimFor, FIM_SETTINGS, type FimSetting } from '../models/known.js';
 import type { CacheView, CompletionStats, EngineMessage, EngineSettings, HostMessage, WireChange } from '../protocol/messages.js';
 import { basename } from 'node:path';
@@ -45,7 +46,7 @@ export interface ServerSettings extends Omit<EngineSettings, 'fim'> {
   fim: FimSetting;
 }
 
-export const DEFAULT_SERVER_SETTINGS: ServerSettings = { ...DEFAULT_SETTINGS, fim: 'auto', maxTokens: 32, maxLines: 4, maxPredictMs: 0 };
+export const DEFAULT_SERVER_SETTINGS: ServerSettings = { ...DEFAULT_SETTINGS, fim: SETTING_DEFAULTS.fillInTheMiddle, maxTokens: SETTING_DEFAULTS.maxTokens, maxLines: SETTING_DEFAULTS.maxLines, maxPredictMs: 0 };
 
 /** Files longer than this (UTF-16 units, ~1 MiB) never become context; also the most text one pie/context may carry. */
 export const MAX_CONTEXT_FILE_CHARS = 1 << 20;
