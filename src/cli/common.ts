@@ -1,7 +1,7 @@
 // What several CLI commands share: opening a model file on a Node WebGPU device, the tokenizer alone, standard input.
 import type { GpuContext } from '../engine/gpu/context.js';
 import { acquireNodeGpu } from '../engine/gpu/node.js';
-import { slowAdapterNote } from '../engine/gpu/speed.js';
+import { slowAdapterNote } from '../models/adapter-note.js';
 import { readGGUF } from '../engine/model/gguf.js';
 import { LlamaModel } from '../engine/model/model.js';
 import { fileSource } from '../engine/model/node-source.js';

@@ -35,11 +35,10 @@ import { packMoves, pieRekey } from './kernels/pie_rekey.js';
 import type { LlamaModel } from './model/model.js';
 import { type PromptLayout, promptLayout } from './prompt-layout.js';
 import { Sampler, type SamplerOptions } from './sampler.js';
+import { FIM_MODES, type FimMode } from '../protocol/settings.js';
 
 export type Method = 'pie' | 'cfe' | 'prefix' | 'full';
-/** How completions see the text after the cursor (see the layouts above). */
-export type FimMode = 'psm' | 'spm' | 'off';
-export const FIM_MODES: readonly FimMode[] = ['psm', 'spm', 'off'];
+export { FIM_MODES, type FimMode };
 export const METHODS: readonly Method[] = ['pie', 'cfe', 'prefix', 'full'];
 
 export interface SessionOptions {

@@ -2,7 +2,7 @@
 // plainly what is wrong when the engine is loading, unavailable or failed. Clicking it shows the engine panel.
 import * as vscode from 'vscode';
 import type { FailureKind } from '../protocol/messages.js';
-import { slowAdapterNote } from '../engine/gpu/speed.js';
+import { slowAdapterNote } from '../models/adapter-note.js';
 import type { EngineState } from './engine.js';
 import type { CompletionProvider, Shown } from './provider.js';
 

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import type { FimMode } from '../engine/session.js';
+import type { FimMode } from '../protocol/settings.js';
 
 export interface KnownModel {
   file: string;

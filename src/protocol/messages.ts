@@ -4,8 +4,8 @@
 // server can later sit behind a language-server connection.
 
 import type { ContextChunk } from '../context/types.js';
-import type { FailureKind } from '../engine/errors.js';
-import type { FimMode } from '../engine/session.js';
+import type { FailureKind } from './failures.js';
+import type { FimMode } from './settings.js';
 
 export type { ContextChunk, FailureKind };
 /** Why the engine is not running: a failure's kind ('no-adapter' includes a window without navigator.gpu). */

@@ -25,3 +25,8 @@ export const SETTING_DEFAULTS = {
 } as const;
 
 export type SettingKey = keyof typeof SETTING_DEFAULTS;
+
+/** How completions see the text after the cursor: fill-in-the-middle prompts in prefix-suffix-middle or
+ *  suffix-prefix-middle order, or left to right ('off'). The layouts: src/engine/session.ts. */
+export type FimMode = 'psm' | 'spm' | 'off';
+export const FIM_MODES: readonly FimMode[] = ['psm', 'spm', 'off'];

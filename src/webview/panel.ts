@@ -3,7 +3,7 @@
 // of the file (each chunk's file, lines, tokens and rows reused), the last edit plan, and the latency history. The only
 // DOM code of the engine side.
 import { fmtBytes } from '../engine/gpu/context.js';
-import { slowAdapterNote } from '../engine/gpu/speed.js';
+import { slowAdapterNote } from '../models/adapter-note.js';
 import type { CacheView, CompletionStats, ContextView, EngineMessage, EngineSettings, HostMessage, RowState } from '../protocol/messages.js';
 
 const COLORS: Record<RowState, string> = { fresh: '#3c8dbc', rotated: '#f0ad4e', inserted: '#5cb85c', stale: '#9e9e9e' };

@@ -1,7 +1,7 @@
 // The note for a CPU adapter, on the device strings the hosts really get (GpuContext.describe() in Node, the webview's).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { slowAdapterNote } from '../../src/engine/gpu/speed.js';
+import { slowAdapterNote } from '../../src/models/adapter-note.js';
 
 test('CPU adapters are named with their measured speed and what is faster; a GPU gets no note', () => {
   const swift = slowAdapterNote('google swiftshader swiftshader-device-subzero- SwiftShader driver 5.0.0 [SwiftShader (CPU Vulkan driver from Chromium)]');

@@ -1,6 +1,6 @@
 // BF16: one bfloat16 per element, the top half of an f32.
 import source from '../../../shaders/formats/bf16.wgsl';
-import { GGMLType } from '../model/gguf.js';
+import { GGMLType } from './ggml-types.js';
 import type { TensorFormat } from './format.js';
 import { bf16ToF32 } from './half.js';
 

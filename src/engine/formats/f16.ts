@@ -1,5 +1,5 @@
 import source from '../../../shaders/formats/f16.wgsl';
-import { GGMLType } from '../model/gguf.js';
+import { GGMLType } from './ggml-types.js';
 import type { TensorFormat } from './format.js';
 import { f16At } from './half.js';
 

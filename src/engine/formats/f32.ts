@@ -1,5 +1,5 @@
 import source from '../../../shaders/formats/f32.wgsl';
-import { GGMLType } from '../model/gguf.js';
+import { GGMLType } from './ggml-types.js';
 import type { TensorFormat } from './format.js';
 
 export const f32: TensorFormat = {

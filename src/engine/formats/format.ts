@@ -17,7 +17,7 @@
 //       the shader compiler computes once; common.wgsl builds w_chunk (the 8 quads as an array) from it.
 //   fn w_elem(row: u32, k: u32) -> f32
 //       element k of that row (the tail of a row whose length is not a multiple of 32: only element formats have one).
-import type { GGMLType } from '../model/gguf.js';
+import type { GGMLType } from './ggml-types.js';
 
 export interface TensorFormat {
   /** Lower-case name ('f32', 'q4_k'): pipeline keys and messages. */

@@ -1,7 +1,7 @@
 // The registry of tensor formats: the single list of what the engine can compute with. Kernels compose their type-free
 // bodies with a format's WGSL (formatWgsl); weights are laid out for the GPU by repackRows; tests loop over FORMATS.
 import commonSource from '../../../shaders/formats/common.wgsl';
-import { type GGMLType, ggmlTypeName } from '../model/gguf.js';
+import { type GGMLType, ggmlTypeName } from './ggml-types.js';
 import { bf16 } from './bf16.js';
 import { f16 } from './f16.js';
 import { f32 } from './f32.js';

@@ -1,7 +1,7 @@
 // Q4_0 (ggml-common.h block_q4_0): blocks of 32, an f16 scale d then 16 bytes qs; element j < 16 is the low nibble of
 // qs[j], element j + 16 its high nibble; x = d * (q - 8).
 import source from '../../../shaders/formats/q4_0.wgsl';
-import { GGMLType } from '../model/gguf.js';
+import { GGMLType } from './ggml-types.js';
 import type { TensorFormat } from './format.js';
 import { f16At } from './half.js';
 

@@ -2,7 +2,7 @@
 // qs; element j < 16 is the low nibble of qs[j] with bit j of qh as bit 4, element j + 16 the high nibble with bit
 // j + 16; x = d * (q - 16).
 import source from '../../../shaders/formats/q5_0.wgsl';
-import { GGMLType } from '../model/gguf.js';
+import { GGMLType } from './ggml-types.js';
 import type { TensorFormat } from './format.js';
 import { f16At } from './half.js';
 

@@ -2,7 +2,7 @@
 // sub-block scales and mins (kquants.ts), 32 bytes qh, then 128 bytes qs: sub-blocks 2g and 2g + 1 are the low and high
 // nibbles of qs[32g .. 32g + 31], and element l of sub-block s has bit s of qh[l] as bit 4; x = d * scale * q - dmin * min.
 import source from '../../../shaders/formats/q5_k.wgsl';
-import { GGMLType } from '../model/gguf.js';
+import { GGMLType } from './ggml-types.js';
 import type { TensorFormat } from './format.js';
 import { f16At } from './half.js';
 import { scaleMinK4 } from './kquants.js';

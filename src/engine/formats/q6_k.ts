@@ -3,7 +3,7 @@
 // scales[8h ..]; its element 32t + l (t = 0..3, l = 0..31) has low bits from ql[64h + 32(t & 1) + l] (low nibble for
 // t < 2, high for t >= 2), high bits (qh[32h + l] >> 2t) & 3, and scale scales[8h + 2t + l / 16]; x = d * scale * (q - 32).
 import source from '../../../shaders/formats/q6_k.wgsl';
-import { GGMLType } from '../model/gguf.js';
+import { GGMLType } from './ggml-types.js';
 import type { TensorFormat } from './format.js';
 import { f16At } from './half.js';
 

@@ -1,6 +1,6 @@
 // Q8_0 (ggml-common.h block_q8_0): blocks of 32 elements, an f16 scale d then 32 int8 q; x = d * q.
 import source from '../../../shaders/formats/q8_0.wgsl';
-import { GGMLType } from '../model/gguf.js';
+import { GGMLType } from './ggml-types.js';
 import type { TensorFormat } from './format.js';
 import { f16At } from './half.js';
 

@@ -4,7 +4,10 @@ import commonSource from '../../../shaders/rope_common.wgsl';
 import ropeSource from '../../../shaders/rope.wgsl';
 import { type Batch, type Binding, grid, type KernelDef } from '../gpu/context.js';
 import { uniformStruct } from '../gpu/uniforms.js';
-import type { RopeLayout } from '../model/config.js';
+
+/** normal: rotate pairs (2i, 2i+1) (llama); neox: pairs (i, i + rotDim/2). The model's config and arch/ import it from
+ *  here: the kernel owns its layouts. */
+export type RopeLayout = 'normal' | 'neox';
 
 /** rope_common.wgsl: rope_angle, rope_cos_sin, rope_pair, rope_rotate; prepended to every shader that rotates. */
 export const ROPE_COMMON_WGSL = commonSource;

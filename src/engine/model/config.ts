@@ -6,9 +6,7 @@ import { fitsRows, formatOfGGML, supportedFormatNames } from '../formats/index.j
 import { type FfnKind, GLOBAL_TENSORS, LAYER_TENSORS, type LayerTensor, layerTensorDims, type NormKind, type Presence } from './arch/arch.js';
 import { ARCHITECTURES, archNamed } from './arch/index.js';
 import { type GGUFFile, type MetadataValue, type TensorInfo, ggmlTypeName } from './gguf.js';
-
-/** normal: rotate pairs (2i, 2i+1) (llama); neox: pairs (i, i + rotDim/2). */
-export type RopeLayout = 'normal' | 'neox';
+import type { RopeLayout } from '../kernels/rope.js';
 
 export interface ModelConfig {
   /** general.architecture: a family of arch/ ('llama', 'qwen2', 'starcoder2'). */

@@ -3,7 +3,7 @@
 // GPU one records dispatches (model.ts), the CPU one calls the kernels' CPU references (the f64 reference model of the
 // tests). So the engine and its reference cannot drift apart, while llama.cpp stays the independent oracle.
 // Adding a family is one file here (its description) plus whatever kernels it needs that the Ops do not have yet.
-import type { RopeLayout } from '../config.js';
+import type { RopeLayout } from '../../kernels/rope.js';
 
 export type NormKind = 'rms' | 'layer';
 export type FfnKind = 'swiglu' | 'gelu';

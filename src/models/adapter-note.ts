@@ -1,7 +1,8 @@
 // What to tell a user whose WebGPU adapter is a CPU driver: which one, how slow it is measured to be, and what gives a
 // faster one. Plain text from the adapter's description (GpuContext.describe(), or the webview's device string), so
-// every host (CLI, status bar, panel) says the same. Figures: `PIE_GPU=<adapter> node dist/cli.js bench engine
-// --prompt-tokens 32 --gen-tokens 8 --runs 1`, the bundled pie-code-tiny, 2 CPU cores, 2026-12-04 (docs/engine.md).
+// every host (CLI, status bar, panel) says the same: shared code beside the catalog, not the engine's. Figures:
+// `PIE_GPU=<adapter> node dist/cli.js bench engine --prompt-tokens 32 --gen-tokens 8 --runs 1`, the bundled
+// pie-code-tiny, 2 CPU cores, 2026-12-04 (docs/engine.md).
 
 const FASTER = 'a GPU driver with Vulkan, Metal or Direct3D 12 (a browser or VS Code with WebGPU hardware acceleration) is much faster';
 
