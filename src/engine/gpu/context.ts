@@ -34,6 +34,13 @@ export interface KernelDef {
 
 export type Constants = Record<string, number>;
 
+/** One dispatch as a batch recorded it: the kernel (its pipeline is def.name, entry and constants) and its grid. */
+export interface DispatchRecord {
+  kernel: KernelDef;
+  constants: Constants;
+  workgroups: [number, number, number];
+}
+
 export class GpuContext {
   private readonly pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
   private readonly checkedShaders = new Set<string>();
@@ -47,6 +54,8 @@ export class GpuContext {
   private nudge: GPUBuffer | null = null;
   /** How each shared scratch buffer (grown on demand, kept between calls) lets go of itself: releaseScratch(). */
   private readonly scratchOwners = new Set<() => void>();
+  /** The dispatches recorded while traceDispatches() runs; null otherwise (nothing is kept). */
+  private dispatchLog: DispatchRecord[] | null = null;
 
   constructor(
     readonly device: GPUDevice,
@@ -117,6 +126,28 @@ export class GpuContext {
     p = { pipeline, layout };
     this.pipelines.set(key, p);
     return p;
+  }
+
+  /**
+   * Runs `fn` and returns every dispatch that a batch of this context recorded meanwhile, in order: which kernel
+   * variant (a pipeline: name, entry point, constants) a wrapper chose, for tests. Nothing is recorded outside it.
+   */
+  traceDispatches(fn: () => void): DispatchRecord[] {
+    const outer = this.dispatchLog;
+    const log: DispatchRecord[] = [];
+    this.dispatchLog = log;
+    try {
+      fn();
+    } finally {
+      this.dispatchLog = outer;
+    }
+    outer?.push(...log);
+    return log;
+  }
+
+  /** @internal Batch.dispatch reports each dispatch it records (kept only inside traceDispatches). */
+  noteDispatch(kernel: KernelDef, constants: Constants, workgroups: [number, number, number]): void {
+    this.dispatchLog?.push({ kernel, constants, workgroups });
   }
 
   buffer(byteSize: number, label: string, usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST): GPUBuffer {
@@ -340,6 +371,7 @@ export class Batch {
     const expected = def.bindings.length - (def.params ? 1 : 0);
     if (buffers.length !== expected) throw new Error(`${def.name}: ${buffers.length} buffers bound, the kernel declares ${expected}`);
     this.steps.push({ kind: 'dispatch', d: { pipeline, layout, buffers, uniformOffset, uniformSize, workgroups: wg } });
+    this.ctx.noteDispatch(def, constants, wg);
   }
 
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
