@@ -14,6 +14,7 @@
 //   {"device": "...", "rows": [{"context": n, "oursEditMs": n, "oursFullMs": n, "tfjsEditMs": n, "oursDecodeTps": n,
 //    "tfjsDecodeTps": n, ...}, ...]}
 // (the rows also carry both prefill times, what each edit recomputed, and every run's time).
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, normalize, relative, resolve } from 'node:path';
@@ -86,9 +87,11 @@ const bundle = await esbuild.build({
 const pageJs = bundle.outputFiles[0].contents;
 err(`bundle: ${(pageJs.length / 1e6).toFixed(1)} MB (${Date.now() - t0} ms)`);
 
-// The documents: the project's own TypeScript, cut to each context's length.
+// The documents: the project's own TypeScript as of the commit the recorded figures were measured on (docs/peers.md;
+// the files have changed since), cut to each context's length.
+const CORPUS_COMMIT = '11ff6e85a3dba18d12c452e07143bed0e35d05d5';
 const corpus = ['src/engine/session.ts', 'src/engine/model/model.ts', 'src/engine/model/tokenizer.ts', 'src/engine/kv/mirror.ts']
-  .map((f) => readFileSync(join(ROOT, f), 'utf8'))
+  .map((f) => execFileSync('git', ['show', `${CORPUS_COMMIT}:${f}`], { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 26 }))
   .join('\n');
 
 // 3. the server: the page, the bundle, both models, onnxruntime-web's files; cross-origin isolated so that

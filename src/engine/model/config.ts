@@ -5,7 +5,8 @@ import { EngineError } from '../errors.js';
 import { fitsRows, formatOfGGML, supportedFormatNames } from '../formats/index.js';
 import { type FfnKind, GLOBAL_TENSORS, LAYER_TENSORS, type LayerTensor, layerTensorDims, type NormKind, type Presence } from './arch/arch.js';
 import { ARCHITECTURES, archNamed } from './arch/index.js';
-import { type GGUFFile, type MetadataValue, type TensorInfo, ggmlTypeName } from './gguf.js';
+import { type GGUFFile, type TensorInfo, ggmlTypeName } from './gguf.js';
+import { MetadataReader, describe } from './metadata.js';
 import type { RopeLayout } from '../kernels/rope.js';
 
 export interface ModelConfig {
@@ -51,62 +52,14 @@ export function tensorNamesForLayer(i: number): Record<LayerTensor, string> {
   return out;
 }
 
-function describe(v: MetadataValue): string {
-  if (Array.isArray(v)) return `an array of ${v.length} values`;
-  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
-  return `${typeof v} ${String(v)}`;
-}
-
-class Keys {
-  constructor(private readonly f: GGUFFile) {}
-
-  get(key: string): MetadataValue | undefined {
-    return this.f.metadata.get(key);
-  }
-
-  /** A positive (or, with min 0, non-negative) integer; `def` when absent (undefined: required). */
-  int(key: string, def?: number, min = 1): number {
-    const v = this.get(key);
-    if (v === undefined) {
-      if (def === undefined) throw new ModelFormatError(`missing required key ${key}`);
-      return def;
-    }
-    if (Array.isArray(v)) throw new ModelFormatError(`key ${key} is ${describe(v)}: per-layer values are not supported`);
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > 0x7fffffff) {
-      throw new ModelFormatError(`key ${key} must be an integer >= ${min}, found ${describe(v)}`);
-    }
-    return v;
-  }
-
-  /** A finite number; `def` when absent (undefined: required). */
-  num(key: string, def?: number): number {
-    const v = this.get(key);
-    if (v === undefined) {
-      if (def === undefined) throw new ModelFormatError(`missing required key ${key}`);
-      return def;
-    }
-    if (typeof v !== 'number' || !Number.isFinite(v)) {
-      throw new ModelFormatError(`key ${key} must be a finite number, found ${describe(v)}`);
-    }
-    return v;
-  }
-
-  str(key: string): string | undefined {
-    const v = this.get(key);
-    if (v !== undefined && typeof v !== 'string') throw new ModelFormatError(`key ${key} must be a string, found ${describe(v)}`);
-    return v;
-  }
-}
-
 function shape(dims: readonly number[]): string {
   return `[${dims.join(', ')}]`;
 }
 
 /** Derives the configuration from a parsed GGUF file; throws ModelFormatError for anything unsupported. */
 export function modelConfigFromGGUF(f: GGUFFile): ModelConfig {
-  const k = new Keys(f);
-  const archName = k.str('general.architecture');
-  if (archName === undefined) throw new ModelFormatError('missing required key general.architecture');
+  const k = new MetadataReader(f.metadata, ModelFormatError);
+  const archName = k.str('general.architecture', true);
   const arch = archNamed(archName);
   if (!arch) {
     throw new ModelFormatError(`unsupported architecture ${JSON.stringify(archName)} (supported: ${ARCHITECTURES.map((a) => a.name).join(', ')})`);
@@ -126,7 +79,7 @@ export function modelConfigFromGGUF(f: GGUFFile): ModelConfig {
   if (nHeads % nKvHeads !== 0) {
     throw new ModelFormatError(`${a}.attention.head_count ${nHeads} is not a multiple of ${a}.attention.head_count_kv ${nKvHeads}`);
   }
-  if (!f.metadata.has(`${a}.attention.key_length`) && dim % nHeads !== 0) {
+  if (!k.has(`${a}.attention.key_length`) && dim % nHeads !== 0) {
     throw new ModelFormatError(
       `${a}.embedding_length ${dim} is not a multiple of ${a}.attention.head_count ${nHeads} (and ${a}.attention.key_length is absent)`,
     );
@@ -230,7 +183,7 @@ export function modelConfigFromGGUF(f: GGUFFile): ModelConfig {
 }
 
 /** Linear RoPE scaling (llama.cpp semantics: a missing type with a factor means linear; a factor of 0 means none). */
-function ropeScaleFrom(k: Keys, a: string): number {
+function ropeScaleFrom(k: MetadataReader, a: string): number {
   const type = k.str(`${a}.rope.scaling.type`);
   if (type !== undefined && type !== 'linear' && type !== 'none') {
     throw new ModelFormatError(`unsupported RoPE scaling type ${type} (supported: linear, none)`);
