@@ -10,6 +10,7 @@
 // MAX_LOSSES losses within LOSS_WINDOW_MS (a driver that keeps failing is not retried forever).
 import { Backlog } from './backlog.js';
 import { failureOf } from './errors.js';
+import { measureCopyBandwidth } from './gpu/bandwidth.js';
 import type { GpuContext } from './gpu/context.js';
 import { fmtBytes } from './gpu/context.js';
 import type { ByteSource } from './model/gguf.js';
@@ -123,6 +124,18 @@ export class EngineHost {
     }
     this.ctx = ctx;
     const name = this.modelName;
+    // The device's copy bandwidth, for the catalog's expected decode speeds (src/models/catalog.ts): measured before the
+    // model takes its memory, on 2 x 64 MiB (more than a CPU's last-level cache or a GPU's L2), the copies in each
+    // submission doubled until one takes 10 ms (0.25-0.6 s on lavapipe on 2 busy cores, the buffers' first use included).
+    let copyBytesPerS: number | undefined;
+    try {
+      const t0 = performance.now();
+      const bw = await measureCopyBandwidth(ctx, { bytes: 64 << 20, runs: 3, minMs: 10 });
+      copyBytesPerS = bw.bytesPerS;
+      send({ type: 'log', message: `copy bandwidth ${(bw.bytesPerS / 1e9).toFixed(2)} GB/s (${bw.copies} x ${fmtBytes(bw.bytes)} per submission, median of ${bw.copyMs.length}; ${(performance.now() - t0).toFixed(0)} ms)` });
+    } catch (e) {
+      send({ type: 'log', message: `the copy bandwidth could not be measured (the model picker shows no expected speeds): ${errorMessage(e)}` });
+    }
     let model: LlamaModel;
     let loadMs = 0;
     try {
@@ -170,7 +183,8 @@ export class EngineHost {
     const t0 = performance.now();
     const restoring = reopen.length ? server.restore(reopen) : null;
     const restored = reopen.map(({ uri, version }) => ({ uri, version }));
-    send({ type: 'ready', device: ctx.describe(), cpu: ctx.info.cpu, features, limits, model: EngineServer.modelInfo(model, name, this.settings), loadMs, warmupMs, restored });
+    const measured = { ...(copyBytesPerS ? { copyBytesPerS } : {}), ...(server.warmupDecodeTokPerS ? { decodeTokPerS: server.warmupDecodeTokPerS } : {}) };
+    send({ type: 'ready', device: ctx.describe(), cpu: ctx.info.cpu, features, limits, model: { ...EngineServer.modelInfo(model, name, this.settings), ...measured }, loadMs, warmupMs, restored });
     for (const m of this.backlog.take()) void server.handle(m);
     if (restoring) {
       const encoded = await restoring;

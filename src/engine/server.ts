@@ -98,6 +98,9 @@ export class EngineServer {
   focused: string | null = null;
   /** Called after anything that changes what the engine panel shows. */
   onUpdate: (() => void) | null = null;
+  /** Decode tokens per second the warm-up measured (its second completion, with every kernel compiled); null before
+   *  it or when that completion decoded nothing (a stop token first). The catalog's expected speeds use it. */
+  warmupDecodeTokPerS: number | null = null;
 
   constructor(
     readonly model: LlamaModel,
@@ -146,7 +149,8 @@ export class EngineServer {
   /**
    * Runs every kernel variant a completion uses once, on a scratch document (a batched encode, an edit that re-rotates
    * rows, a cursor move, a few decoded tokens), so that the driver compiles the pipelines now rather than in the user's
-   * first completion (on SwiftShader that compile took seconds). Resolves with the time it took.
+   * first completion (on SwiftShader that compile took seconds). Resolves with the time it took. The second
+   * completion's decode, its kernels compiled by the first, is timed: `warmupDecodeTokPerS`.
    */
   async warmup(): Promise<number> {
     const t0 = performance.now();
@@ -156,7 +160,11 @@ export class EngineServer {
       s.moveCursor(text.length);
       await s.complete({ offset: text.length, maxTokens: 3 });
       s.applyEdits([{ rangeOffset: 4, rangeLength: 0, text: 'x' }]);
-      await s.complete({ offset: text.length >> 1, maxTokens: 2 });
+      const c = await s.complete({ offset: text.length >> 1, maxTokens: 4 });
+      // decode steps: one per token after the first, and one more when a stop token ended it
+      const steps = c.tokens.length - 1 + (c.stopReason === 'eos' ? 1 : 0);
+      const ms = c.totalMs - c.firstTokenMs;
+      this.warmupDecodeTokPerS = steps > 0 && ms > 0 ? (steps * 1000) / ms : null;
     } finally {
       s.destroy();
     }

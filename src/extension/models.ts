@@ -1,10 +1,11 @@
-// Choosing and getting a model in VS Code: "PIE: Select model" (the catalog with what fits and what is downloaded, a
-// Hugging Face repository's GGUF files, or a file on disk), downloads into the shared Hugging Face cache with a
-// progress notification that can be cancelled, and `hf:` values of pie.modelPath resolved from that cache.
+// Choosing and getting a model in VS Code: "PIE: Select model" (the catalog with what fits, the decode speed to expect
+// on this device and what is downloaded, a Hugging Face repository's GGUF files, or a file on disk), downloads into the
+// shared Hugging Face cache with a progress notification that can be cancelled, and `hf:` values of pie.modelPath
+// resolved from that cache.
 import { totalmem } from 'node:os';
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
-import { CATALOG, type CatalogEntry, type DeviceBudget, fit, recommend } from '../models/catalog.js';
+import { CATALOG, type CatalogEntry, type DeviceBudget, deviceSpeed, expectedTokPerS, fit, recommend, speedBasis, speedNote } from '../models/catalog.js';
 import { formatRef, HubError, hubOptionsFromEnv, type HubOptions, isHubRef, parseModelRef, repoGgufFiles, resolveModel, scanCache } from '../models/hub.js';
 import type { Config } from './config.js';
 import type { EngineState } from './engine.js';
@@ -19,12 +20,19 @@ export async function hubOptions(config: Config): Promise<HubOptions> {
 }
 
 /** The device's budget for the catalog: pie.gpuMemoryGiB, else the system memory for a CPU adapter, else 4 GiB assumed
- *  (WebGPU does not report a GPU's memory). */
+ *  (WebGPU does not report a GPU's memory); and its speed, from the bandwidth and the loaded model's decode that the
+ *  engine measured when it booted (absent until it is ready). */
 export function deviceBudget(config: Config, engine: EngineState): DeviceBudget {
-  const maxBindingBytes = engine.kind === 'ready' ? engine.limits.maxStorageBufferBindingSize : DEFAULT_BINDING;
-  if (config.gpuMemoryGiB > 0) return { memoryBytes: config.gpuMemoryGiB * 2 ** 30, memoryAssumed: false, maxBindingBytes };
-  if (engine.kind === 'ready' && engine.cpu) return { memoryBytes: totalmem() / 2, memoryAssumed: false, maxBindingBytes, software: true };
-  return { memoryBytes: 4 * 2 ** 30, memoryAssumed: true, maxBindingBytes };
+  const ready = engine.kind === 'ready' ? engine : null;
+  const maxBindingBytes = ready ? ready.limits.maxStorageBufferBindingSize : DEFAULT_BINDING;
+  const m = ready?.model;
+  const speed = m?.copyBytesPerS
+    ? deviceSpeed(m.copyBytesPerS, { software: ready!.cpu, measured: m.decodeTokPerS ? { name: m.name, tokPerS: m.decodeTokPerS, weightBytes: m.weightBytes, layers: m.layers } : undefined })
+    : undefined;
+  const known = { ...(ready?.cpu ? { software: true } : {}), ...(speed ? { speed } : {}) };
+  if (config.gpuMemoryGiB > 0) return { memoryBytes: config.gpuMemoryGiB * 2 ** 30, memoryAssumed: false, maxBindingBytes, ...known };
+  if (ready?.cpu) return { memoryBytes: totalmem() / 2, memoryAssumed: false, maxBindingBytes, ...known };
+  return { memoryBytes: 4 * 2 ** 30, memoryAssumed: true, maxBindingBytes, ...known };
 }
 
 /**
@@ -81,11 +89,18 @@ export async function selectModel(config: Config, engine: EngineState): Promise<
     const f = fit(e, budget, config.engine.maxContext);
     const here = e.bundled || cached.some((c) => c.repo === e.repo && c.file === e.file);
     const value = e.repo ? formatRef({ repo: e.repo, file: e.file }) : '';
-    const tags = [e.id === best.id ? '$(star-full) recommended' : '', value === current ? '$(check) in use' : '', here ? 'downloaded' : ''].filter(Boolean);
+    const recommended = e.id === best.entry.id;
+    const tags = [recommended ? `$(star-full) recommended${best.slow ? ' (slow)' : ''}` : '', value === current ? '$(check) in use' : '', here ? 'downloaded' : ''].filter(Boolean);
+    // "fits · ~24 tok/s", "fits · too slow here: ~1.8 tok/s" (expectedTokPerS: the weights read per token over the
+    // measured bandwidth, calibrated by the loaded model's measured decode)
+    const tokPerS = expectedTokPerS(e, budget);
+    const fitNote = f.fits ? ['fits', ...(tokPerS !== undefined ? [speedNote(tokPerS)] : [])] : ['does not fit'];
+    const about = `${e.family}${e.fim ? ', fill-in-the-middle' : ''}${e.repo ? ` · ${e.repo}` : ''}${e.note ? ` · ${e.note}` : ''}`;
     items.push({
       label: `${f.fits ? '' : '$(warning) '}${e.label} ${e.quant}`,
-      description: [MB(e.bytes), `needs ${MB(f.need.total)}`, ...tags].join(' · '),
-      detail: f.fits ? `${e.family}${e.fim ? ', fill-in-the-middle' : ''}${e.repo ? ` · ${e.repo}` : ''}${e.note ? ` · ${e.note}` : ''}` : `Does not fit: ${f.why}`,
+      description: [MB(e.bytes), `needs ${MB(f.need.total)}`, ...fitNote, ...tags].join(' · '),
+      // the recommendation's why: nothing fast enough here (slow), or nothing of the catalog fits (the bundled model)
+      detail: !f.fits ? `Does not fit: ${f.why}` : recommended && best.why ? `${best.slow ? 'Slow here' : 'Recommended'}: ${best.why}` : about,
       action: 'entry',
       entry: e,
     });
@@ -100,7 +115,7 @@ export async function selectModel(config: Config, engine: EngineState): Promise<
     { label: '$(cloud-download) Hugging Face repository...', detail: `A repository id (ORG/NAME), then one of its GGUF files, from ${o.endpoint}`, action: 'repo' },
     { label: '$(file) Model file...', detail: 'A .gguf file on this machine', action: 'file' },
   );
-  const pick = await vscode.window.showQuickPick(items, { title: 'PIE: Select model', placeHolder: `A code model for completions (${budget.memoryAssumed ? 'GPU memory assumed 4 GiB: set pie.gpuMemoryGiB' : `${MB(budget.memoryBytes)} of memory for it`})`, matchOnDescription: true, matchOnDetail: true });
+  const pick = await vscode.window.showQuickPick(items, { title: 'PIE: Select model', placeHolder: `A code model for completions (${budget.memoryAssumed ? 'GPU memory assumed 4 GiB: set pie.gpuMemoryGiB' : `${MB(budget.memoryBytes)} of memory for it`}${budget.speed ? `; speeds from the ${speedBasis(budget.speed)}` : ''})`, matchOnDescription: true, matchOnDetail: true });
   if (!pick) return undefined;
   if (pick.action === 'file') {
     const files = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'GGUF models': ['gguf'] }, title: 'PIE: Select model file' });

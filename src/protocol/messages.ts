@@ -187,6 +187,11 @@ export interface ModelInfo {
   vocab: number;
   /** The prompts completions use: the "fim" setting (as it was at load), or 'off' for a model without FIM tokens. */
   fim: FimMode;
+  /** Measured when the engine booted (absent when a measurement failed): the device's copy bandwidth in bytes per second
+   *  (src/engine/gpu/bandwidth.ts) and this model's decode speed in the warm-up, tokens per second. The model picker's
+   *  expected speeds come from them (src/models/catalog.ts, deviceSpeed). */
+  copyBytesPerS?: number;
+  decodeTokPerS?: number;
 }
 
 /** The device's limits that decide which models fit (the catalog's fit check in the extension host). */
