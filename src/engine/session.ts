@@ -386,7 +386,9 @@ export class DocumentSession {
     } else {
       order = [...chosen].reverse(); // best nearest the file
     }
-    const same = order.length === this.context.chunks.length && path === this.context.path && order.every((c, i) => c === this.context.chunks[i]);
+    const was = this.context.chunks;
+    const same = path === this.context.path && order.length === was.length && order.every((c, i) => c.id === was[i]!.id && c.path === was[i]!.path && c.text === was[i]!.text);
+    // the same context again changes nothing (the latest completion stays acceptable and continuable)
     if (!same) {
       this.context = { path, chunks: order };
       this.sync();

@@ -158,6 +158,22 @@ describe('workspace context in the cache (stories260K)', async () => {
     }
   });
 
+  test('the same context sent again changes nothing: the latest completion can still be accepted', async (t) => {
+    if (!path) return skipOrFail(t, why);
+    const s = await open('psm', [A, B]);
+    try {
+      const c = await s.complete({ maxTokens: 4 });
+      s.setContext('story.txt', [{ ...A }, { ...B }], 1024);
+      assert.equal(s.pendingTokens, 0);
+      assert.ok(c.text.length > 0);
+      s.accept(c); // throws if the context change had discarded the completion
+      await s.flush();
+      await assertLayer0(s);
+    } finally {
+      s.destroy();
+    }
+  });
+
   test('the budget: chunks are taken best first, one that does not fit is skipped', async (t) => {
     if (!path) return skipOrFail(t, why);
     const s = await open('psm', []);
