@@ -31,7 +31,7 @@ import { EngineError } from './errors.js';
 import { matchTokens } from './kv/diff.js';
 import { type TextChange, TokenMirror } from './kv/mirror.js';
 import type { KvCache } from './kv/cache.js';
-import { packMoves, pieRekey } from './kernels/pie_rekey.js';
+import { KeyRotator } from './kv/rotate.js';
 import type { LlamaModel } from './model/model.js';
 import { type PromptLayout, promptLayout } from './prompt-layout.js';
 import { Sampler, type SamplerOptions } from './sampler.js';
@@ -195,7 +195,7 @@ export class DocumentSession {
   private readonly fimIds: { prefix: number; suffix: number; middle: number } | null;
   /** The layout in use: the option, or 'off' for a model without FIM tokens. */
   readonly fim: FimMode;
-  private movesBuf: GPUBuffer | null = null;
+  private readonly rotator: KeyRotator;
   private lastStats: FlushStats = { rowsMoved: 0, rowsDropped: 0, tokensEncoded: 0, applyMs: 0, encodeMs: 0 };
   private flushes = 0;
   private readonly sums: SessionTotals = { completions: 0, rowsMoved: 0, tokensEncoded: 0, resyncs: 0 };
@@ -224,6 +224,7 @@ export class DocumentSession {
     this.fim = this.fimIds ? fim : 'off';
     this.cache = model.createCache(o.maxRows ?? Math.min(model.config.contextLength, 4096));
     this.stale = new Uint8Array(this.cache.maxRows);
+    this.rotator = new KeyRotator(model.ctx, model.config);
     this.layoutFormat = o.layout ?? promptLayout(tok, model.config.architecture);
     this.contextOrder = o.contextOrder ?? 'stable';
     this.prefix = new TokenMirror(tok, text);
@@ -535,7 +536,7 @@ export class DocumentSession {
       }
     });
     if (moveRows.length > 0) {
-      if (this.method === 'pie') this.rekey(moveRows, moveDeltas);
+      if (this.method === 'pie') this.rotator.apply(this.cache, moveRows, moveDeltas);
       this.cache.setPositions(
         moveRows,
         moveRows.map((r, j) => this.cache.positions[r]! + moveDeltas[j]!),
@@ -566,30 +567,6 @@ export class DocumentSession {
     this.lastMoved = new Set(moveRows);
     this.lastEncoded = new Set(pending.map(({ e }) => e.row));
     return r;
-  }
-
-  private rekey(rows: number[], deltas: number[]): void {
-    const ctx = this.model.ctx;
-    const packed = packMoves(rows, deltas);
-    if (!this.movesBuf || this.movesBuf.size < packed.byteLength) {
-      this.movesBuf?.destroy();
-      this.movesBuf = ctx.buffer(Math.max(packed.byteLength, 4096), 'pie.moves');
-    }
-    ctx.write(this.movesBuf, packed);
-    const c = this.model.config;
-    const b = ctx.batch('pie_rekey');
-    pieRekey(b, this.cache.k, this.movesBuf, {
-      nMoves: rows.length,
-      nLayers: c.nLayers,
-      nKvHeads: c.nKvHeads,
-      maxRows: this.cache.maxRows,
-      headDim: c.headDim,
-      ropeDim: c.ropeDim,
-      base: c.ropeBase,
-      scale: c.ropeScale,
-      layout: c.ropeLayout,
-    });
-    b.submit();
   }
 
   /** Re-encodes everything from scratch; afterwards the cache equals a full recomputation. */
@@ -755,7 +732,7 @@ export class DocumentSession {
 
   destroy(): void {
     this.cache.destroy();
-    this.movesBuf?.destroy();
+    this.rotator.destroy();
   }
 }
 
