@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { openLlamaCpp } from '../src/cli/llama.js';
 import { acquireNodeGpu } from '../src/engine/gpu/node.js';
-import { LlamaModel } from '../src/engine/model/model.js';
+import { TransformerModel } from '../src/engine/model/model.js';
 import { fileSource } from '../src/engine/model/node-source.js';
 import { compareLogits, rowsOf } from '../test/helpers/logits.js';
 import { referenceModel } from '../test/helpers/reference-model.js';
@@ -14,7 +14,7 @@ const path = process.argv[2]!;
 const seq = (process.argv[3] ?? '750,75698,1445,1648').split(',').map(Number); // 'def fibonacci(n):' in the qwen2 vocabulary
 const ctx = await acquireNodeGpu();
 const src = await fileSource(path);
-const model = await LlamaModel.load(ctx, src);
+const model = await TransformerModel.load(ctx, src);
 const cache = model.createCache(16);
 const idx = seq.map((_, i) => i);
 const ours = (await model.forward(cache, seq, idx, idx, 'all')).logits!;

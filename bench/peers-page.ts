@@ -10,7 +10,7 @@
 //             tokenizer, then one forward pass over every token (num_logits_to_keep = 1, the logits it keeps while
 //             generating)
 //   decode    tokens per second, one token at a time through the cache after the document (greedy): ours
-//             LlamaModel.forward (argmax on the GPU); transformers.js its model's forward with past_key_values (kept on
+//             TransformerModel.forward (argmax on the GPU); transformers.js its model's forward with past_key_values (kept on
 //             the GPU, as transformers.js does on WebGPU) and the argmax of the logits read back, as its generate()
 //   edit      a one-token insertion in the middle of the document, to the next token's logits:
 //             ours 'pie'   the session re-tokenizes around the edit, re-rotates the keys after it (one fused pass), encodes
@@ -23,7 +23,7 @@ import { AutoModelForCausalLM, AutoTokenizer, env, Tensor } from '@huggingface/t
 import { acquireBrowserGpu } from '../src/engine/gpu/acquire.js';
 import type { GpuContext } from '../src/engine/gpu/context.js';
 import { bytesSource } from '../src/engine/model/gguf.js';
-import { LlamaModel } from '../src/engine/model/model.js';
+import { TransformerModel } from '../src/engine/model/model.js';
 import { DocumentSession } from '../src/engine/session.js';
 
 export interface PeersConfig {
@@ -86,7 +86,7 @@ async function peersBench(cfg: PeersConfig): Promise<PeersResult> {
   let t0 = performance.now();
   const ctx: GpuContext = await acquireBrowserGpu(navigator.gpu);
   const bytes = new Uint8Array(await (await fetch(cfg.ggufUrl)).arrayBuffer());
-  const model = await LlamaModel.load(ctx, bytesSource(bytes));
+  const model = await TransformerModel.load(ctx, bytesSource(bytes));
   const oursLoadMs = performance.now() - t0;
   log(`ours: ${ctx.describe()}, loaded in ${oursLoadMs.toFixed(0)} ms`);
   const tok = model.tokenizer;

@@ -2,7 +2,7 @@
 // harness: code-server + Debian's Chromium on SwiftShader), points pie.modelPath at a model, and reads the engine
 // panel's lines: the read pass (every byte of the file through the webview's ByteSource, no GPU upload: the
 // transport alone; with --read-pass) and the load (header, tensors streamed and uploaded to the GPU: request to
-// LlamaModel ready, before the kernels' warm-up).
+// TransformerModel ready, before the kernels' warm-up).
 //
 //   npm run package
 //   node --import ./scripts/register.mjs bench/make-model.ts --shape qwen2.5-coder-0.5b --format q8_0 --out .cache/models/qwen0.5b-q8_0.gguf

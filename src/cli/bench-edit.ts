@@ -4,12 +4,12 @@
 import type { GpuContext } from '../engine/gpu/context.js';
 import { packMoves, pieRekey } from '../engine/kernels/pie_rekey.js';
 import type { TextChange } from '../engine/kv/mirror.js';
-import type { LlamaModel } from '../engine/model/model.js';
+import type { TransformerModel } from '../engine/model/model.js';
 import { DocumentSession, type Method } from '../engine/session.js';
 import { median, printTable, SAMPLE_TEXT } from './common.js';
 
 export interface BenchEditOptions {
-  model: LlamaModel;
+  model: TransformerModel;
   ctx: GpuContext;
   contexts: number[];
   methods: BenchMethod[];
@@ -77,7 +77,7 @@ const EDITS: Edit[] = [
 ];
 
 /** Story text of about n tokens. */
-function documentOf(model: LlamaModel, n: number): string {
+function documentOf(model: TransformerModel, n: number): string {
   const tok = model.tokenizer;
   const reps = Math.ceil(n / Math.max(1, tok.encode(SAMPLE_TEXT).length)) + 1;
   return tok.decode(tok.encode(SAMPLE_TEXT.repeat(reps)).slice(0, n - 1));

@@ -3,11 +3,11 @@ import type { GpuContext } from '../engine/gpu/context.js';
 import { acquireNodeGpu } from '../engine/gpu/node.js';
 import { slowAdapterNote } from '../models/adapter-note.js';
 import { readGGUF } from '../engine/model/gguf.js';
-import { LlamaModel } from '../engine/model/model.js';
+import { TransformerModel } from '../engine/model/model.js';
 import { fileSource } from '../engine/model/node-source.js';
 import { type Tokenizer, tokenizerFromMetadata } from '../engine/model/tokenizer.js';
 
-export async function openModel(path: string): Promise<{ ctx: GpuContext; model: LlamaModel; loadMs: number }> {
+export async function openModel(path: string): Promise<{ ctx: GpuContext; model: TransformerModel; loadMs: number }> {
   const src = await fileSource(path);
   try {
     const ctx = await acquireNodeGpu();
@@ -15,7 +15,7 @@ export async function openModel(path: string): Promise<{ ctx: GpuContext; model:
     if (note) process.stderr.write(`pie: ${note}\n`);
     const t0 = performance.now();
     try {
-      const model = await LlamaModel.load(ctx, src);
+      const model = await TransformerModel.load(ctx, src);
       return { ctx, model, loadMs: performance.now() - t0 };
     } catch (e) {
       ctx.destroy();

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import type { GpuContext } from '../engine/gpu/context.js';
 import type { TextChange } from '../engine/kv/mirror.js';
-import type { LlamaModel } from '../engine/model/model.js';
+import type { TransformerModel } from '../engine/model/model.js';
 import { DocumentSession, type Method, type SessionOptions } from '../engine/session.js';
 
 export interface ReplayStep {
@@ -52,7 +52,7 @@ export function parseSteps(jsonl: string): ReplayStep[] {
 }
 
 export async function runTrace(
-  model: LlamaModel,
+  model: TransformerModel,
   document: string,
   steps: ReplayStep[],
   method: Method,
@@ -105,7 +105,7 @@ export function klDivergence(logp: Float32Array, logq: Float32Array): number {
 }
 
 export interface ReplayOptions {
-  model: LlamaModel;
+  model: TransformerModel;
   ctx: GpuContext;
   document: string;
   steps: ReplayStep[];

@@ -1,6 +1,6 @@
 // Text generation with the resident KV cache: one batched prefill of the prompt, then one token per forward pass.
 import type { KvCache } from './kv/cache.js';
-import type { LlamaModel } from './model/model.js';
+import type { TransformerModel } from './model/model.js';
 import { Sampler, type SamplerOptions } from './sampler.js';
 
 export interface GenerateOptions extends SamplerOptions {
@@ -26,7 +26,7 @@ export interface GenerateResult {
   decodeMsPerToken: number;
 }
 
-export async function generate(model: LlamaModel, prompt: string | readonly number[], o: GenerateOptions): Promise<GenerateResult> {
+export async function generate(model: TransformerModel, prompt: string | readonly number[], o: GenerateOptions): Promise<GenerateResult> {
   const tok = model.tokenizer;
   const promptTokens = typeof prompt === 'string' ? tok.encode(prompt) : [...prompt];
   if ((o.addBos ?? true) && tok.addBos && tok.bos !== null && promptTokens[0] !== tok.bos) promptTokens.unshift(tok.bos);

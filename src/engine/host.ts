@@ -14,7 +14,7 @@ import { measureCopyBandwidth } from './gpu/bandwidth.js';
 import type { GpuContext } from './gpu/context.js';
 import { fmtBytes } from './gpu/context.js';
 import type { ByteSource } from './model/gguf.js';
-import { LlamaModel } from './model/model.js';
+import { TransformerModel } from './model/model.js';
 import { type DocumentSnapshot, EngineServer, errorMessage } from './server.js';
 import type { EngineMessage, EngineSettings, HostMessage } from '../protocol/messages.js';
 
@@ -136,13 +136,13 @@ export class EngineHost {
     } catch (e) {
       send({ type: 'log', message: `the copy bandwidth could not be measured (the model picker shows no expected speeds): ${errorMessage(e)}` });
     }
-    let model: LlamaModel;
+    let model: TransformerModel;
     let loadMs = 0;
     try {
       const { source, close } = await this.io.openModel();
       const t0 = performance.now();
       try {
-        model = await LlamaModel.load(ctx, source, (p) =>
+        model = await TransformerModel.load(ctx, source, (p) =>
           send({ type: 'booting', stage: `loading ${name}: ${fmtBytes(p.bytesLoaded)} of ${fmtBytes(p.bytesTotal)} (${p.tensorsLoaded}/${p.tensorsTotal} tensors)`, fraction: p.bytesTotal ? p.bytesLoaded / p.bytesTotal : 0 }),
         );
       } finally {

@@ -23,7 +23,7 @@ import { SETTING_DEFAULTS } from '../protocol/settings.js';
 import { fmtBytes, type GpuContext, GpuDeviceError } from './gpu/context.js';
 import { type FailureKind, failureOf } from './errors.js';
 import { KvCache } from './kv/cache.js';
-import type { LlamaModel } from './model/model.js';
+import type { TransformerModel } from './model/model.js';
 import { type Completion, DocumentSession, type Method } from './session.js';
 
 /** The engine's settings when a host gives none: the user settings' defaults (fim: prefix-suffix-middle, which the
@@ -103,7 +103,7 @@ export class EngineServer {
   warmupDecodeTokPerS: number | null = null;
 
   constructor(
-    readonly model: LlamaModel,
+    readonly model: TransformerModel,
     private readonly send: (m: EngineMessage) => void,
     private settings: EngineSettings = DEFAULT_SETTINGS,
     o: ServerOptions = {},
@@ -118,7 +118,7 @@ export class EngineServer {
   }
 
   /** The context a document's cache holds: the model's, capped by the maxContext setting. */
-  static contextRows(model: LlamaModel, settings: EngineSettings): number {
+  static contextRows(model: TransformerModel, settings: EngineSettings): number {
     return Math.max(16, Math.min(model.config.contextLength, settings.maxContext));
   }
 
@@ -127,7 +127,7 @@ export class EngineServer {
   }
 
   /** fim: the prompts completions will use if the model has FIM tokens (the "fim" setting). */
-  static modelInfo(model: LlamaModel, name: string, settings: EngineSettings = DEFAULT_SETTINGS): ModelInfo {
+  static modelInfo(model: TransformerModel, name: string, settings: EngineSettings = DEFAULT_SETTINGS): ModelInfo {
     const c = model.config;
     const f = model.tokenizer.fim;
     const rows = EngineServer.contextRows(model, settings);

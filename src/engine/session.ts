@@ -32,7 +32,7 @@ import { matchTokens } from './kv/diff.js';
 import { type TextChange, TokenMirror } from './kv/mirror.js';
 import type { KvCache } from './kv/cache.js';
 import { KeyRotator } from './kv/rotate.js';
-import type { LlamaModel } from './model/model.js';
+import type { TransformerModel } from './model/model.js';
 import { type PromptLayout, promptLayout } from './prompt-layout.js';
 import { Sampler, type SamplerOptions } from './sampler.js';
 import { FIM_MODES, type FimMode } from '../protocol/settings.js';
@@ -209,7 +209,7 @@ export class DocumentSession {
   private cursorAt = 0;
 
   constructor(
-    readonly model: LlamaModel,
+    readonly model: TransformerModel,
     text: string,
     o: SessionOptions = {},
   ) {

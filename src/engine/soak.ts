@@ -7,7 +7,7 @@
 // equal, since the first has grown the scratch buffers to what the run needs. `pie soak` runs it;
 // test/gpu/soak.test.ts runs a short one.
 import type { EngineMessage, HostMessage } from '../protocol/messages.js';
-import type { LlamaModel } from './model/model.js';
+import type { TransformerModel } from './model/model.js';
 import { DEFAULT_SETTINGS, EngineServer } from './server.js';
 import type { CompleteOptions, DocumentSession } from './session.js';
 import { rng } from './util/rng.js';
@@ -192,7 +192,7 @@ async function compareCache(s: DocumentSession, full: DocumentSession, head: num
 /** Math.max that keeps a NaN (a non-finite error must fail the check, not vanish). */
 const worse = (a: number, b: number): number => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b));
 
-export async function soak(model: LlamaModel, o: SoakOptions): Promise<SoakResult> {
+export async function soak(model: TransformerModel, o: SoakOptions): Promise<SoakResult> {
   const t0 = performance.now();
   const replies = new Map<number, EngineMessage>();
   const errors: Record<string, number> = {};

@@ -1,6 +1,6 @@
 // The model file as the webview's loader reads it: a ByteSource over range reads answered by the extension host.
 //
-// The loader (LlamaModel.load) reads the header, then each tensor in 16 MB row ranges, uploading each before asking
+// The loader (TransformerModel.load) reads the header, then each tensor in 16 MB row ranges, uploading each before asking
 // for the next; one request at a time leaves the host idle while the GPU uploads and the GPU idle while bytes travel.
 // ReadaheadSource splits the file into fixed chunks and keeps the ones after the last read in flight (aheadBytes), and
 // a few behind it (behindBytes: the loader reads a layer's tensors in its own order, which is not quite file order, so

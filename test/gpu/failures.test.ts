@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import type { GpuContext } from '../../src/engine/gpu/context.js';
 import { acquireNodeGpu } from '../../src/engine/gpu/node.js';
 import { bytesSource } from '../../src/engine/model/gguf.js';
-import { LlamaModel } from '../../src/engine/model/model.js';
+import { TransformerModel } from '../../src/engine/model/model.js';
 import { DEFAULT_SETTINGS, EngineServer } from '../../src/engine/server.js';
 import type { EngineMessage } from '../../src/protocol/messages.js';
 import { fixture, skipOrFail } from '../helpers/fixtures.js';
@@ -16,7 +16,7 @@ const VOCAB = 'vocab/ggml-vocab-llama-spm.gguf';
 const LIMITS = { maxStorageBufferBindingSize: 128 << 20, maxBufferSize: 256 << 20 };
 
 let ctx: GpuContext | null = null;
-let model: LlamaModel | null = null;
+let model: TransformerModel | null = null;
 
 before(async () => {
   const vocab = fixture(VOCAB);
@@ -24,7 +24,7 @@ before(async () => {
   ctx = await acquireNodeGpu({ limits: LIMITS });
   // 2 layers x 2 KV heads x 64 dims x 4 bytes: 1 KiB of K (and of V) per token; 262,144 tokens of context
   const bytes = randomModel({ arch: 'llama', vocab, nLayers: 2, dim: 128, nHeads: 2, nKvHeads: 2, ffnDim: 256, contextLength: 262_144, tied: true, formats: F16, seed: 3 });
-  model = await LlamaModel.load(ctx, bytesSource(bytes), undefined, 1024);
+  model = await TransformerModel.load(ctx, bytesSource(bytes), undefined, 1024);
 });
 after(() => {
   model?.destroy();

@@ -22,7 +22,7 @@ import { after, describe, test } from 'node:test';
 import { openLlamaCpp, type LlamaCpp } from '../../src/cli/llama.js';
 import { generate } from '../../src/engine/generate.js';
 import { bytesSource, GGMLType, ggmlTypeName, readGGUF } from '../../src/engine/model/gguf.js';
-import { LlamaModel, weightBytesOf } from '../../src/engine/model/model.js';
+import { TransformerModel, weightBytesOf } from '../../src/engine/model/model.js';
 import { fixtureOrSkip } from '../helpers/fixtures.js';
 import { testGpu } from '../helpers/gpu.js';
 import { type PositionDiff, positionDiffs, top2 } from '../helpers/logits.js';
@@ -188,7 +188,7 @@ for (const fam of FAMILIES) {
         for (const ty of p.types) assert.ok(types.has(ty), `${ggmlTypeName(ty)} occurs (types: ${[...types].map(ggmlTypeName).join(', ')})`);
 
         const ctx = await testGpu();
-        const model = await LlamaModel.load(ctx, bytesSource(bytes));
+        const model = await TransformerModel.load(ctx, bytesSource(bytes));
         let lc: LlamaCpp | null = null;
         try {
           lc = await openLlamaCpp(path, 128);

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { bytesSource } from '../../src/engine/model/gguf.js';
-import { LlamaModel } from '../../src/engine/model/model.js';
+import { TransformerModel } from '../../src/engine/model/model.js';
 import { fixtureOrSkip } from '../helpers/fixtures.js';
 import { normalisedError, testGpu } from '../helpers/gpu.js';
 import { F16, randomModel } from '../helpers/random-model.js';
@@ -14,7 +14,7 @@ test('logits of every position of a batch longer than one binding holds (qwen2 v
   if (!vocab) return;
   const bytes = randomModel({ arch: 'qwen2', vocab, nLayers: 1, dim: 64, nHeads: 2, nKvHeads: 1, ffnDim: 128, contextLength: 4096, ropeBase: 1e6, tied: true, formats: F16, seed: 3 });
   const ctx = await testGpu();
-  const model = await LlamaModel.load(ctx, bytesSource(bytes));
+  const model = await TransformerModel.load(ctx, bytesSource(bytes));
   try {
     const V = model.config.vocabSize;
     const perBinding = Math.floor(ctx.limits.maxStorageBufferBindingSize / (V * 4));

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { openLlamaCpp, type LlamaCpp } from '../../src/cli/llama.js';
 import { generate } from '../../src/engine/generate.js';
 import type { GpuContext } from '../../src/engine/gpu/context.js';
-import { LlamaModel } from '../../src/engine/model/model.js';
+import { TransformerModel } from '../../src/engine/model/model.js';
 import { bytesSource, GGMLType } from '../../src/engine/model/gguf.js';
 import { ModelFormatError } from '../../src/engine/model/config.js';
 import { fileSource } from '../../src/engine/model/node-source.js';
@@ -54,10 +54,10 @@ function check(
   assert.ok(vsRef.worst <= TOL_REF, `${what}: ours vs f64 reference ${vsRef.worst} > ${TOL_REF}`);
 }
 
-async function loadOurs(ctx: GpuContext, path: string): Promise<LlamaModel> {
+async function loadOurs(ctx: GpuContext, path: string): Promise<TransformerModel> {
   const src = await fileSource(path);
   try {
-    return await LlamaModel.load(ctx, src);
+    return await TransformerModel.load(ctx, src);
   } finally {
     await src.close();
   }
@@ -66,7 +66,7 @@ async function loadOurs(ctx: GpuContext, path: string): Promise<LlamaModel> {
 describe('stories260K.gguf (F32, grouped-query attention) against llama.cpp', async () => {
   const { path, why } = await fixtureModel('stories260K.gguf');
   let ctx: GpuContext;
-  let model: LlamaModel;
+  let model: TransformerModel;
   let lc: LlamaCpp;
   let ref: ReferenceModel;
   before(async () => {
@@ -206,7 +206,7 @@ describe('derived and F16 models against llama.cpp', async () => {
     );
     const ctx = await testGpu();
     await assert.rejects(
-      LlamaModel.load(ctx, bytesSource(q4)),
+      TransformerModel.load(ctx, bytesSource(q4)),
       (e: Error) => e instanceof ModelFormatError && /blk\.2\.ffn_up\.weight/.test(e.message) && /IQ4_NL/.test(e.message),
     );
   });

@@ -10,7 +10,7 @@ import type { GpuContext } from '../../src/engine/gpu/context.js';
 import { acquireNodeGpu } from '../../src/engine/gpu/node.js';
 import { KvCache } from '../../src/engine/kv/cache.js';
 import { bytesSource } from '../../src/engine/model/gguf.js';
-import { LlamaModel } from '../../src/engine/model/model.js';
+import { TransformerModel } from '../../src/engine/model/model.js';
 import { DEFAULT_SETTINGS, EngineServer } from '../../src/engine/server.js';
 import { rng } from '../../src/engine/util/rng.js';
 import { layerError } from '../../src/engine/verify.js';
@@ -38,7 +38,7 @@ function modelBytes(vocab: string, seed: number): Uint8Array {
 let cap: MemoryCap | null = null;
 let missing = '';
 let ctx: GpuContext | null = null;
-let model: LlamaModel | null = null;
+let model: TransformerModel | null = null;
 
 before(async () => {
   const vocab = fixture(VOCAB);
@@ -51,7 +51,7 @@ before(async () => {
     return void (missing = `lavapipe (scripts/setup-cpu-gpu.sh): ${(e as Error).message}`);
   }
   cap = layer;
-  model = await LlamaModel.load(ctx, bytesSource(modelBytes(vocab, 5)), undefined, 1024);
+  model = await TransformerModel.load(ctx, bytesSource(modelBytes(vocab, 5)), undefined, 1024);
 });
 after(() => {
   model?.destroy();
@@ -234,7 +234,7 @@ test('a second model larger than the memory left: the load fails with out-of-mem
   const live = c.liveBytes;
   cap!.set(cap!.held() + (2 << 20));
   try {
-    await assert.rejects(LlamaModel.load(c, bytesSource(modelBytes(fixture(VOCAB)!, 6)), undefined, 1024), (e: Error & { kind?: string }) => {
+    await assert.rejects(TransformerModel.load(c, bytesSource(modelBytes(fixture(VOCAB)!, 6)), undefined, 1024), (e: Error & { kind?: string }) => {
       assert.equal(e.kind, 'out-of-memory');
       assert.match(e.message, /^the GPU could not hold this model: it needs [\d.]+ MiB for the weights and [\d.]+ MiB for a KV cache of 1024 tokens \([\d.]+ MiB in all\), and the device refused an allocation \(.*VK_ERROR_OUT_OF_DEVICE_MEMORY[\s\S]*\); choose a smaller model or quantization$/);
       return true;

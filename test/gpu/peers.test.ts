@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { KNOWN_MODELS, projectRoot } from '../../src/cli/models.js';
 import type { GpuContext } from '../../src/engine/gpu/context.js';
-import { LlamaModel } from '../../src/engine/model/model.js';
+import { TransformerModel } from '../../src/engine/model/model.js';
 import { fileSource } from '../../src/engine/model/node-source.js';
 import { exportForTransformersJs } from '../../tools/export-transformersjs/export.mjs';
 import { PY_MODULE as PY, TS_FUNCTION as TS } from '../helpers/code-samples.js';
@@ -35,13 +35,13 @@ const JS = `const total = items.reduce((sum, { price, qty }) => sum + price * qt
 type Tjs = typeof import('@huggingface/transformers');
 
 /** Our engine's copy of the model, loaded once for both graphs. */
-let ours: Promise<LlamaModel> | null = null;
-async function ourModel(): Promise<LlamaModel> {
+let ours: Promise<TransformerModel> | null = null;
+async function ourModel(): Promise<TransformerModel> {
   ours ??= (async () => {
     const ctx: GpuContext = await testGpu();
     const src = await fileSource(PATH);
     try {
-      return await LlamaModel.load(ctx, src);
+      return await TransformerModel.load(ctx, src);
     } finally {
       await src.close();
     }
@@ -57,7 +57,7 @@ for (const graph of ['fused', 'plain'] as const) describe(`pie-code-tiny in tran
   let tjs: Tjs;
   let tokenizer: any;
   let peer: any;
-  let model: LlamaModel;
+  let model: TransformerModel;
   let exportMs = 0;
   before(async () => {
     if (!existsSync(PATH)) {

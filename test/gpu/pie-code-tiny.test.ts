@@ -10,7 +10,7 @@ import { openLlamaCpp, type LlamaCpp } from '../../src/cli/llama.js';
 import { sha256 } from '../../src/models/known.js';
 import { KNOWN_MODELS, projectRoot } from '../../src/cli/models.js';
 import type { GpuContext } from '../../src/engine/gpu/context.js';
-import { LlamaModel } from '../../src/engine/model/model.js';
+import { TransformerModel } from '../../src/engine/model/model.js';
 import { fileSource } from '../../src/engine/model/node-source.js';
 import { PY_SCRIPT as PY, TS_FUNCTION as TS } from '../helpers/code-samples.js';
 import { skipOrFail } from '../helpers/fixtures.js';
@@ -29,7 +29,7 @@ const MISSING = existsSync(PATH) ? '' : `${PATH} is absent (train and export it 
 
 describe('pie-code-tiny.gguf (our code model) against llama.cpp and the f64 reference', async () => {
   let ctx: GpuContext;
-  let model: LlamaModel;
+  let model: TransformerModel;
   let lc: LlamaCpp;
   let ref: ReferenceModel;
   before(async () => {
@@ -37,7 +37,7 @@ describe('pie-code-tiny.gguf (our code model) against llama.cpp and the f64 refe
     ctx = await testGpu();
     const src = await fileSource(PATH);
     try {
-      model = await LlamaModel.load(ctx, src);
+      model = await TransformerModel.load(ctx, src);
     } finally {
       await src.close();
     }

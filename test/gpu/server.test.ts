@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { GpuContext } from '../../src/engine/gpu/context.js';
 import { KvCache } from '../../src/engine/kv/cache.js';
-import { LlamaModel } from '../../src/engine/model/model.js';
+import { TransformerModel } from '../../src/engine/model/model.js';
 import { fileSource } from '../../src/engine/model/node-source.js';
 import { DEFAULT_SETTINGS, EngineServer } from '../../src/engine/server.js';
 import { DocumentSession, type FimMode } from '../../src/engine/session.js';
@@ -21,12 +21,12 @@ const STORY = 'Once upon a time, there was a little girl named Lily. She loved t
 describe('EngineServer on stories260K', async () => {
   const { path, why } = await fixtureModel('stories260K.gguf');
   let ctx: GpuContext;
-  let model: LlamaModel;
+  let model: TransformerModel;
   before(async () => {
     if (!path) return;
     ctx = await testGpu();
     const src = await fileSource(path);
-    model = await LlamaModel.load(ctx, src);
+    model = await TransformerModel.load(ctx, src);
     await src.close();
   });
   after(() => model?.destroy());
@@ -285,12 +285,12 @@ describe('EngineServer on stories260K', async () => {
 describe('EngineServer with a FIM model (pie-code-tiny): the fim setting', async () => {
   const path = join(projectRoot(), 'models', 'pie-code-tiny.gguf');
   let ctx: GpuContext;
-  let model: LlamaModel;
+  let model: TransformerModel;
   before(async () => {
     if (!existsSync(path)) return;
     ctx = await testGpu();
     const src = await fileSource(path);
-    model = await LlamaModel.load(ctx, src);
+    model = await TransformerModel.load(ctx, src);
     await src.close();
   });
   after(() => model?.destroy());

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { GpuContext } from '../../src/engine/gpu/context.js';
 import { bytesSource } from '../../src/engine/model/gguf.js';
-import { LlamaModel } from '../../src/engine/model/model.js';
+import { TransformerModel } from '../../src/engine/model/model.js';
 import { DocumentSession, type FimMode, type Method } from '../../src/engine/session.js';
 import type { TextChange } from '../../src/engine/kv/mirror.js';
 import { fixture, skipOrFail } from '../helpers/fixtures.js';
@@ -86,12 +86,12 @@ for (const fam of FAMILIES) {
       return true;
     };
     let ctx: GpuContext;
-    let model: LlamaModel;
+    let model: TransformerModel;
     before(async () => {
       if (!vocabPath) return;
       ctx = await testGpu();
       const spec: RandomModelSpec = { arch: fam.arch, vocab: vocabPath, ...SHAPE, tied: fam.tied, formats: F16, seed: 5 };
-      model = await LlamaModel.load(ctx, bytesSource(randomModel(spec)));
+      model = await TransformerModel.load(ctx, bytesSource(randomModel(spec)));
     });
     after(() => model?.destroy());
 

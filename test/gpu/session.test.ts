@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { generate } from '../../src/engine/generate.js';
 import type { GpuContext } from '../../src/engine/gpu/context.js';
 import { bytesSource } from '../../src/engine/model/gguf.js';
-import { LlamaModel } from '../../src/engine/model/model.js';
+import { TransformerModel } from '../../src/engine/model/model.js';
 import { fileSource } from '../../src/engine/model/node-source.js';
 import { type Completion, DocumentSession, type Method } from '../../src/engine/session.js';
 import type { TextChange } from '../../src/engine/kv/mirror.js';
@@ -64,12 +64,12 @@ async function checkAccept(t: { diagnostic(m: string): void }, s: DocumentSessio
 describe('DocumentSession on stories260K', async () => {
   const { path, why } = await fixtureModel('stories260K.gguf');
   let ctx: GpuContext;
-  let model: LlamaModel;
+  let model: TransformerModel;
   before(async () => {
     if (!path) return;
     ctx = await testGpu();
     const src = await fileSource(path);
-    model = await LlamaModel.load(ctx, src);
+    model = await TransformerModel.load(ctx, src);
     await src.close();
   });
   after(() => model?.destroy());
@@ -364,12 +364,12 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
   const { path, why } = await fixtureModel('stories260K.gguf');
   let ctx: GpuContext;
   let bytes: Uint8Array;
-  let model: LlamaModel;
+  let model: TransformerModel;
   before(async () => {
     if (!path) return;
     ctx = await testGpu();
     bytes = new Uint8Array(readFileSync(path));
-    model = await LlamaModel.load(ctx, bytesSource(await withFimTokens(bytes)));
+    model = await TransformerModel.load(ctx, bytesSource(await withFimTokens(bytes)));
   });
   after(() => model?.destroy());
 
@@ -454,7 +454,7 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
     const k = g.tokens.findIndex((id, i) => i >= 3 && !g.tokens.slice(0, i).includes(id));
     assert.ok(k > 0);
     const eot = g.tokens[k]!;
-    const m = await LlamaModel.load(ctx, bytesSource(await withFimTokens(bytes, { eot })));
+    const m = await TransformerModel.load(ctx, bytesSource(await withFimTokens(bytes, { eot })));
     assert.ok(m.tokenizer.isEog(eot) && !m.tokenizer.isSpecial(eot), 'a text token that ends generation only as EOT');
     // the cursor moves before anything is encoded: the completion's prompt is encoded from scratch, as generate() does
     const s = new DocumentSession(m, STORY, { method: 'pie', maxRows: 512 });
@@ -476,7 +476,7 @@ describe('DocumentSession with FIM: stories260K given FIM sentinels', async () =
     const g = await generate(model, P, { maxTokens: 160, temperature: 0 });
     const k = g.tokens.findIndex((id) => model.tokenizer.tokenBytes(id).includes(0x0a));
     assert.ok(k > 0, `no line break in ${JSON.stringify(g.text)}`);
-    const m = await LlamaModel.load(ctx, bytesSource(await withFimTokens(bytes, { eot: g.tokens[k]! })));
+    const m = await TransformerModel.load(ctx, bytesSource(await withFimTokens(bytes, { eot: g.tokens[k]! })));
     const line = P + g.text.slice(0, g.text.indexOf('\n'));
     const s = new DocumentSession(m, `${P}\n${line}\nThe end.`, { fim: 'off', maxRows: 512 });
     assert.equal(s.tokens.length, 1 + m.tokenizer.encode(s.text).length, 'no sentinels');

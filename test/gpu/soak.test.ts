@@ -7,17 +7,17 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DEFAULT_MODEL, KNOWN_MODELS, projectRoot } from '../../src/cli/models.js';
 import type { GpuContext } from '../../src/engine/gpu/context.js';
-import { LlamaModel } from '../../src/engine/model/model.js';
+import { TransformerModel } from '../../src/engine/model/model.js';
 import { fileSource } from '../../src/engine/model/node-source.js';
 import { SOAK_TOLERANCE, soak } from '../../src/engine/soak.js';
 import { testGpu } from '../helpers/gpu.js';
 
 let ctx: GpuContext;
-let model: LlamaModel;
+let model: TransformerModel;
 before(async () => {
   ctx = await testGpu();
   const src = await fileSource(join(projectRoot(), KNOWN_MODELS[DEFAULT_MODEL]!.bundled!));
-  model = await LlamaModel.load(ctx, src);
+  model = await TransformerModel.load(ctx, src);
   await src.close();
 });
 after(() => model?.destroy());

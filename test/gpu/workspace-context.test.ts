@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { GpuContext } from '../../src/engine/gpu/context.js';
 import { bytesSource } from '../../src/engine/model/gguf.js';
-import { LlamaModel } from '../../src/engine/model/model.js';
+import { TransformerModel } from '../../src/engine/model/model.js';
 import { DEFAULT_SETTINGS, EngineServer } from '../../src/engine/server.js';
 import { type ContextOrder, DocumentSession, type FimMode, type SessionChunk } from '../../src/engine/session.js';
 import { kvRowsOf, layerError, relativeError, fullRecomputation } from '../../src/engine/verify.js';
@@ -24,13 +24,13 @@ const C: SessionChunk = { id: 'c.txt:0', path: 'c.txt', text: 'The dog ran to th
 describe('workspace context in the cache (stories260K)', async () => {
   const { path, why } = await fixtureModel('stories260K.gguf');
   let ctx: GpuContext;
-  const models: Partial<Record<FimMode, LlamaModel>> = {};
+  const models: Partial<Record<FimMode, TransformerModel>> = {};
   before(async () => {
     if (!path) return;
     ctx = await testGpu();
     const bytes = new Uint8Array(readFileSync(path));
-    models.off = await LlamaModel.load(ctx, bytesSource(bytes));
-    models.psm = await LlamaModel.load(ctx, bytesSource(await withFimTokens(bytes)));
+    models.off = await TransformerModel.load(ctx, bytesSource(bytes));
+    models.psm = await TransformerModel.load(ctx, bytesSource(await withFimTokens(bytes)));
   });
   after(() => {
     for (const m of Object.values(models)) m.destroy();

@@ -21,9 +21,9 @@ import { GGUFWriter } from '../helpers/gguf-writer.js';
 const tmp = mkdtempSync(join(tmpdir(), 'pie-prompt-layout-'));
 
 type Llama = Awaited<ReturnType<(typeof import('node-llama-cpp'))['getLlama']>>;
-type LlamaModel = Awaited<ReturnType<Llama['loadModel']>>;
+type TransformerModel = Awaited<ReturnType<Llama['loadModel']>>;
 let llama: Promise<Llama> | null = null;
-const llamaModels: Promise<LlamaModel>[] = [];
+const llamaModels: Promise<TransformerModel>[] = [];
 
 after(async () => {
   for (const m of llamaModels) await (await m.catch(() => null))?.dispose();

@@ -331,11 +331,11 @@ function llamaCpp(): Promise<Llama> {
   return llamaPromise;
 }
 
-type LlamaModel = Awaited<ReturnType<Llama['loadModel']>>;
-const llamaModels = new Map<string, Promise<LlamaModel>>();
+type TransformerModel = Awaited<ReturnType<Llama['loadModel']>>;
+const llamaModels = new Map<string, Promise<TransformerModel>>();
 
 /** A vocab-only llama.cpp model of the GGUF file at `modelPath`, loaded once. */
-function llamaCppModel(modelPath: string): Promise<LlamaModel> {
+function llamaCppModel(modelPath: string): Promise<TransformerModel> {
   let m = llamaModels.get(modelPath);
   if (!m) {
     m = llamaCpp().then((llama) => llama.loadModel({ modelPath, vocabOnly: true, gpuLayers: 0 }));
@@ -442,7 +442,7 @@ for (const [k, name] of VOCABS.entries()) {
     const model = await llamaCppModel(path);
     const { tokens } = model;
     const eog = (isEog: (id: number) => boolean) => Array.from({ length: tok.vocabSize }, (_, id) => id).filter(isEog);
-    assert.deepEqual(eog((id) => tok.isEog(id)), eog((id) => model.isEogToken(id as Parameters<LlamaModel['isEogToken']>[0])));
+    assert.deepEqual(eog((id) => tok.isEog(id)), eog((id) => model.isEogToken(id as Parameters<TransformerModel['isEogToken']>[0])));
     const n = (x: unknown): number | null => (x === null || x === undefined ? null : Number(x));
     assert.deepEqual(
       { bos: tok.bos, eos: tok.eos, prefix: tok.fim.prefix, suffix: tok.fim.suffix, middle: tok.fim.middle, prependBos: tok.addBos && tok.bos !== null },

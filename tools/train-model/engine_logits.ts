@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openLlamaCpp } from '../../src/cli/llama.js';
 import { acquireNodeGpu } from '../../src/engine/gpu/node.js';
-import { LlamaModel } from '../../src/engine/model/model.js';
+import { TransformerModel } from '../../src/engine/model/model.js';
 import { fileSource } from '../../src/engine/model/node-source.js';
 
 const { values } = parseArgs({
@@ -41,7 +41,7 @@ const result: Record<string, unknown> = {};
 const ctx = await acquireNodeGpu();
 result.device = ctx.describe();
 const src = await fileSource(values.model);
-const model = await LlamaModel.load(ctx, src);
+const model = await TransformerModel.load(ctx, src);
 await src.close();
 const vocab = model.config.vocabSize;
 result.vocab = vocab;

@@ -125,7 +125,8 @@ function logitRowsFor(ctx: GpuContext, c: ModelConfig): number {
   return Math.max(1, Math.floor(ctx.limits.maxStorageBufferBindingSize / (c.vocabSize * 4)));
 }
 
-export class LlamaModel {
+/** A decoder-only transformer of any supported family (llama, qwen2, starcoder2: model/arch/) on the GPU. */
+export class TransformerModel {
   private scratch: Scratch | null = null;
   private readonly unownScratch: () => void;
 
@@ -153,7 +154,7 @@ export class LlamaModel {
    * reported with the memory the model needs (weights, and the KV cache at `contextRows`, by default the context the
    * engine serves capped at 4096 as the editor uses it) and what was being allocated.
    */
-  static async load(ctx: GpuContext, src: ByteSource, onProgress?: (p: LoadProgress) => void, contextRows?: number): Promise<LlamaModel> {
+  static async load(ctx: GpuContext, src: ByteSource, onProgress?: (p: LoadProgress) => void, contextRows?: number): Promise<TransformerModel> {
     const gguf = await readGGUF(src);
     const c = modelConfigFromGGUF(gguf);
     const tokenizer = tokenizerFromMetadata(gguf.metadata);
@@ -211,7 +212,7 @@ export class LlamaModel {
     // otherwise reach the device's other work (the next completion of a model already running on it).
     ctx.device.pushErrorScope('validation');
     ctx.device.pushErrorScope('out-of-memory');
-    let made: LlamaModel | null = null;
+    let made: TransformerModel | null = null;
     let failure: unknown = null;
     try {
       const tokenEmbedding = await matrix(GLOBAL_TENSORS.tokenEmbd);
@@ -227,7 +228,7 @@ export class LlamaModel {
       const outputNorm = await vector(GLOBAL_TENSORS.outputNorm);
       const outputNormB = await optional(GLOBAL_TENSORS.outputNormB, vector);
       const output = c.tiedOutput ? tokenEmbedding : await matrix(GLOBAL_TENSORS.output);
-      made = new LlamaModel(ctx, c, tokenizer, gguf, tokenEmbedding, layers, outputNorm, outputNormB, output, bytes);
+      made = new TransformerModel(ctx, c, tokenizer, gguf, tokenEmbedding, layers, outputNorm, outputNormB, output, bytes);
     } catch (e) {
       failure = e;
     }
