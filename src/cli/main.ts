@@ -1,7 +1,7 @@
 // `pie`: the engine from the command line. Subcommands: generate, tokenize, complete, replay, bench engine, bench edit,
-// pull, models.
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+// bench context, eval repo, pull, models.
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchEngine } from './bench.js';
 import { soak } from '../engine/soak.js';
@@ -11,6 +11,8 @@ import { DEFAULT_MODEL, FIM_SETTINGS, fimFor, type FimSetting, KNOWN_MODELS, res
 import { generate } from '../engine/generate.js';
 import { DocumentSession, METHODS, type Method } from '../engine/session.js';
 import { benchEdit, printBenchEdit } from './bench-edit.js';
+import { benchContext, benchFidelity, defaultSource, DEFAULT_FILE, parseMethods } from './bench-context.js';
+import { evalRepo } from './eval-repo.js';
 import { readTraceFiles, replay } from './replay.js';
 import { serve } from '../lsp/server.js';
 
@@ -20,6 +22,15 @@ const USAGE = `pie: local code completion engine (WebGPU)
   pie tokenize --model FILE [--json] [--batch]        text from standard input (with --batch: a JSON array of strings)
   pie bench engine --model FILE [--prompt-tokens N] [--gen-tokens N] [--runs N] [--json]
   pie bench edit --model FILE --context N[,N...] [--methods pie,pie:0,cfe,prefix,full] [--runs N] [--json]
+  pie bench context [--model FILE] [--context-tokens N[,N...]] [--file-tokens N] [--source DIR] [--file PATH]
+               [--chunk-lines N] [--methods pie,reuse,full] [--cache-reuse N] [--runs N] [--policy-steps N] [--seed S] [--json]
+                                                       a context change (chunk added, dropped, replaced, edited,
+                                                       reordered) to the next token's logits; the ordering policies
+  pie bench context --fidelity [--source DIR[,DIR...]] [--methods pie,pie:0,cfe] [--traces N] [--rounds N] [--json]
+                                                       PIE against a full recomputation after context changes
+  pie eval repo --repo DIR [--model FILE] [--cases N] [--seed S] [--context-tokens N] [--exclude GLOB[,GLOB]] [--verbose] [--json]
+                                                       next-line exact match and edit similarity with and without
+                                                       chunks of the folder's other files as context
   pie complete --model FILE --file FILE [--offset N] [--max-tokens N] [--max-lines N] [--fim auto|on|off|psm|spm] [--json]
                                                        what the editor shows at offset N (default: the end)
   pie pull ORG/NAME/FILE | ORG/NAME:QUANT | ID [--json]
@@ -227,10 +238,144 @@ async function cmdBenchEdit(argv: string[]): Promise<void> {
   }
 }
 
+function ints(v: string, name: string, min: number): number[] {
+  const xs = v.split(',').map((c) => num(c, name, 0));
+  if (xs.some((x) => !Number.isInteger(x) || x < min)) throw new UsageError(`--${name} expects whole numbers of at least ${min}, comma-separated`);
+  return xs;
+}
+
+function methodsOf(list: string): ReturnType<typeof parseMethods> {
+  try {
+    return parseMethods(list);
+  } catch (e) {
+    throw new UsageError(`--methods: ${(e as Error).message}`);
+  }
+}
+
+async function cmdBenchContext(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      'context-tokens': { type: 'string' },
+      'file-tokens': { type: 'string' },
+      source: { type: 'string' },
+      file: { type: 'string' },
+      exclude: { type: 'string' },
+      'chunk-lines': { type: 'string' },
+      methods: { type: 'string' },
+      'cache-reuse': { type: 'string' },
+      runs: { type: 'string' },
+      'policy-steps': { type: 'string' },
+      'policy-context': { type: 'string' },
+      seed: { type: 'string' },
+      fidelity: { type: 'boolean', default: false },
+      traces: { type: 'string' },
+      rounds: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const sources = values.source ? values.source.split(',').map((d) => resolve(d)) : [defaultSource()];
+  for (const d of sources) if (!existsSync(d)) throw new UsageError(`--source ${d}: no such folder`);
+  const exclude = values.exclude ? values.exclude.split(',') : [];
+  const file = await modelPath(values.model);
+  const fim = fimFor('auto', file);
+  const seed = num(values.seed, 'seed', 1);
+  const { ctx, model } = await openModel(file);
+  try {
+    if (values.fidelity) {
+      await benchFidelity({
+        ctx,
+        model,
+        modelName: basename(file),
+        fim,
+        sources,
+        exclude,
+        methods: methodsOf(values.methods ?? 'pie,pie:0,cfe'),
+        traces: ints(values.traces ?? '2', 'traces', 1)[0]!,
+        rounds: ints(values.rounds ?? '2', 'rounds', 1)[0]!,
+        seed,
+        contextTokens: ints(values['context-tokens'] ?? '640', 'context-tokens', 16)[0]!,
+        prefixTokens: ints(values['file-tokens'] ?? '640', 'file-tokens', 16)[0]!,
+        chunkLines: ints(values['chunk-lines'] ?? '32', 'chunk-lines', 1)[0]!,
+        json: values.json ?? false,
+      });
+      return;
+    }
+    await benchContext({
+      ctx,
+      model,
+      modelName: basename(file),
+      fim,
+      sources,
+      file: values.file ?? DEFAULT_FILE,
+      contexts: ints(values['context-tokens'] ?? '1024,2048,4096', 'context-tokens', 16),
+      fileTokens: ints(values['file-tokens'] ?? '1024', 'file-tokens', 16)[0]!,
+      chunkLines: ints(values['chunk-lines'] ?? '32', 'chunk-lines', 1)[0]!,
+      methods: methodsOf(values.methods ?? 'pie,reuse,full'),
+      runs: ints(values.runs ?? '3', 'runs', 1)[0]!,
+      cacheReuse: ints(values['cache-reuse'] ?? '256', 'cache-reuse', 0)[0]!,
+      policySteps: ints(values['policy-steps'] ?? '30', 'policy-steps', 0)[0]!,
+      policyContext: ints(values['policy-context'] ?? '1024', 'policy-context', 16)[0]!,
+      seed,
+      exclude,
+      json: values.json ?? false,
+    });
+  } finally {
+    model.destroy();
+    ctx.destroy();
+  }
+}
+
+async function cmdEval(argv: string[]): Promise<void> {
+  const [what, ...rest] = argv;
+  if (what !== 'repo') throw new UsageError(`eval: unknown target "${what ?? ''}" (known: repo)`);
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      repo: { type: 'string' },
+      model: { type: 'string' },
+      cases: { type: 'string' },
+      seed: { type: 'string' },
+      'context-tokens': { type: 'string' },
+      'chunk-lines': { type: 'string' },
+      'max-prefix': { type: 'string' },
+      exclude: { type: 'string' },
+      verbose: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (!values.repo) throw new UsageError('eval repo needs --repo DIR');
+  if (!existsSync(values.repo)) throw new UsageError(`--repo ${values.repo}: no such folder`);
+  const file = await modelPath(values.model);
+  const { ctx, model } = await openModel(file);
+  try {
+    await evalRepo({
+      ctx,
+      model,
+      modelName: basename(file),
+      fim: fimFor('auto', file),
+      repo: resolve(values.repo),
+      cases: ints(values.cases ?? '100', 'cases', 1)[0]!,
+      seed: num(values.seed, 'seed', 1),
+      contextTokens: ints(values['context-tokens'] ?? '1024', 'context-tokens', 0)[0]!,
+      chunkLines: ints(values['chunk-lines'] ?? '32', 'chunk-lines', 1)[0]!,
+      maxPrefixTokens: ints(values['max-prefix'] ?? '896', 'max-prefix', 16)[0]!,
+      exclude: values.exclude ? values.exclude.split(',') : [],
+      verbose: values.verbose ?? false,
+      json: values.json ?? false,
+    });
+  } finally {
+    model.destroy();
+    ctx.destroy();
+  }
+}
+
 async function cmdBench(argv: string[]): Promise<void> {
   const [what, ...rest] = argv;
   if (what === 'edit') return cmdBenchEdit(rest);
-  if (what !== 'engine') throw new UsageError(`bench: unknown target "${what ?? ''}" (known: engine, edit)`);
+  if (what === 'context') return cmdBenchContext(rest);
+  if (what !== 'engine') throw new UsageError(`bench: unknown target "${what ?? ''}" (known: engine, edit, context)`);
   const { values } = parseArgs({
     args: rest,
     options: {
@@ -296,6 +441,9 @@ async function main(): Promise<number> {
         return 0;
       case 'replay':
         await cmdReplay(rest);
+        return 0;
+      case 'eval':
+        await cmdEval(rest);
         return 0;
       case 'complete':
         await cmdComplete(rest);
