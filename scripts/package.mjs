@@ -42,7 +42,9 @@ for (const target of targets) {
   stage(target);
   const out = join(root, target === 'universal' ? `pie-complete-${version}.vsix` : `pie-complete-${target}-${version}.vsix`);
   const vsce = join(root, 'node_modules', '.bin', 'vsce');
-  const args = ['package', '--no-dependencies', '--allow-missing-repository', '--out', out, ...(target === 'universal' ? [] : ['--target', target])];
+  // --no-rewrite-relative-links: the README's relative links and screenshot stay as they are (the package names no
+  // repository to rewrite them against; vsce refuses a relative image otherwise)
+  const args = ['package', '--no-dependencies', '--allow-missing-repository', '--no-rewrite-relative-links', '--out', out, ...(target === 'universal' ? [] : ['--target', target])];
   const r = spawnSync(vsce, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0) process.exit(r.status ?? 1);
   if (!existsSync(out)) throw new Error(`vsce did not write ${out}`);
