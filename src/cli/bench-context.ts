@@ -454,7 +454,7 @@ export async function benchLatency(o: BenchContextOptions, mat: Material, log: (
         o.methods.forEach((m, j) => {
           out.push({ contextTokens: n, change: kind, method: m.label, medianMs: median(times[j]!), medianCpuMs: median(cpu[j]!), rowsMoved: stats[j]!.rowsMoved, tokensEncoded: stats[j]!.tokensEncoded });
         });
-        log(`context ${n} (${tokens} tokens), ${kind}: ${o.methods.map((m, j) => `${m.label} ${median(times[j]!).toFixed(1)} ms`).join(', ')}`);
+        log(`context ${n} (${tokens} tokens), ${kind}: ${o.methods.map((m, j) => `${m.label} ${median(times[j]!).toFixed(1)} ms (CPU ${median(cpu[j]!).toFixed(0)} ms; moved ${stats[j]!.rowsMoved}, encoded ${stats[j]!.tokensEncoded})`).join(', ')}`);
       }
     } finally {
       for (const r of runners) r.destroy();
