@@ -9,6 +9,7 @@ import { catalogEntry } from '../../src/models/catalog.js';
 import { HubServer } from '../helpers/hub-server.js';
 import { deviceLossRecovers, RESULTS, ROOT, sharedVsCode, typingLatency, VsCode, waitFor, type WebGpuFlags } from './harness.js';
 import { cliComplete, runCli } from '../helpers/cli.js';
+import { skipOrFail } from '../helpers/fixtures.js';
 
 const WEBGPU = (process.env.PIE_E2E_WEBGPU ?? 'swiftshader') as WebGpuFlags;
 // A Hugging Face Hub on 127.0.0.1 (pie.hubEndpoint) for the download test: it serves the catalog's Qwen2.5-Coder-0.5B
@@ -101,7 +102,7 @@ e2e('typing shows ghost text; Tab accepts it; the status bar gives the latency',
 });
 
 e2e('workspace context: a function of another file reaches the prompt (panel, log), an excluded file never does', 180_000, async (v, t) => {
-  if (CONTEXT_TOKENS === 0) return t.skip('pie.context.tokens is 0 (PIE_E2E_CONTEXT_TOKENS)');
+  if (CONTEXT_TOKENS === 0) return skipOrFail(t, 'pie.context.tokens is 0 (PIE_E2E_CONTEXT_TOKENS)');
   // Two visits: a file under private/ (pie.context.exclude) and geometry.py; then a new function in rooms.py that uses
   // geometry.py's names.
   await v.openFile('private/secret_shapes.py');

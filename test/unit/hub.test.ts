@@ -15,6 +15,7 @@ import { readGGUF } from '../../src/engine/model/gguf.js';
 import { fileSource } from '../../src/engine/model/node-source.js';
 import { download, HubError, type HubOptions, hubOptionsFromEnv, lockPath, parseModelRef, repoFolder, resolveModel, scanCache } from '../../src/models/hub.js';
 import { gitBlobSha1, HubServer } from '../helpers/hub-server.js';
+import { skipOrFail } from '../helpers/fixtures.js';
 
 const MODEL = new Uint8Array(await readFile(new URL('../../models/pie-code-tiny.gguf', import.meta.url)));
 const BIG = new Uint8Array(randomBytes(6 << 20)); // 6 MiB: enough to be cut halfway
@@ -353,7 +354,8 @@ describe('one writer per file: the lock in <cache>/.locks, as huggingface_hub ta
     assert.match(logs.slice(i).join('\n'), /waiting for another download[^]*took over the lock .* is not running[^]*resuming hf:pie-test\/big-GGUF\/big\.gguf at \d+/);
   });
 
-  test("huggingface_hub's lock (Linux, python3): a flock on the file makes us wait; the empty file it leaves behind is taken over", { skip: process.platform !== 'linux' || spawnSync('python3', ['-c', 'import fcntl'], { stdio: 'ignore' }).status !== 0 ? 'needs Linux and python3' : false }, async () => {
+  test("huggingface_hub's lock (Linux, python3): a flock on the file makes us wait; the empty file it leaves behind is taken over", async (t) => {
+    if (process.platform !== 'linux' || spawnSync('python3', ['-c', 'import fcntl'], { stdio: 'ignore' }).status !== 0) return skipOrFail(t, 'needs Linux and python3');
     // what filelock's UnixFileLock does: open(O_RDWR | O_CREAT | O_TRUNC), then flock(LOCK_EX | LOCK_NB)
     await mkdir(dirname(bigLock()), { recursive: true });
     const py = spawn('python3', ['-c', 'import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)\nfcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nprint("held", flush=True)\nsys.stdin.read()', bigLock()], { stdio: ['pipe', 'pipe', 'inherit'] });
