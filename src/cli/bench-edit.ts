@@ -2,8 +2,9 @@
 // sampled (the edit applied to the mirrors, the plan applied to the cache, the new tokens encoded, the logits of the
 // cursor's token back), per method, all methods in one run; then the fused re-rotation pass alone.
 import type { GpuContext } from '../engine/gpu/context.js';
-import { packMoves, pieRekey } from '../engine/kernels/pie_rekey.js';
+import { packMoves } from '../engine/kernels/pie_rekey.js';
 import type { TextChange } from '../engine/kv/mirror.js';
+import { recordRekey } from '../engine/kv/rotate.js';
 import type { TransformerModel } from '../engine/model/model.js';
 import { DocumentSession, type Method } from '../engine/session.js';
 import { median, printTable, SAMPLE_TEXT } from './common.js';
@@ -150,17 +151,7 @@ async function timeRekey(o: BenchEditOptions, n: number, rows: number): Promise<
     for (let r = 0; r <= o.runs; r++) {
       const t0 = performance.now();
       const b = o.ctx.batch('bench.rekey');
-      pieRekey(b, cache.k, moves, {
-        nMoves: rows,
-        nLayers: c.nLayers,
-        nKvHeads: c.nKvHeads,
-        maxRows: n,
-        headDim: c.headDim,
-        ropeDim: c.ropeDim,
-        base: c.ropeBase,
-        scale: c.ropeScale,
-        layout: c.ropeLayout,
-      });
+      recordRekey(b, c, cache, moves, rows);
       b.submit();
       await o.ctx.device.queue.onSubmittedWorkDone();
       if (r > 0) times.push(performance.now() - t0);

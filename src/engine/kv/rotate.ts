@@ -1,10 +1,25 @@
 // PIE's correction applied to a cache: the keys of the given rows re-rotated by their position deltas in one fused
 // dispatch over every layer (kernels/pie_rekey.ts), the moves buffer kept between calls. The session uses it for its
 // edits; benchmarks that move rows their own way (bench context's llama.cpp-style reuse) use the same.
-import type { GpuContext } from '../gpu/context.js';
+import type { Batch, GpuContext } from '../gpu/context.js';
 import { packMoves, pieRekey } from '../kernels/pie_rekey.js';
 import type { ModelConfig } from '../model/config.js';
 import type { KvCache } from './cache.js';
+
+/** Records pie_rekey for `nMoves` packed moves of `cache`'s rows, with the model's RoPE (the map its forward applies). */
+export function recordRekey(b: Batch, c: ModelConfig, cache: KvCache, moves: GPUBuffer, nMoves: number): void {
+  pieRekey(b, cache.k, moves, {
+    nMoves,
+    nLayers: c.nLayers,
+    nKvHeads: c.nKvHeads,
+    maxRows: cache.maxRows,
+    headDim: c.headDim,
+    ropeDim: c.ropeDim,
+    base: c.ropeBase,
+    scale: c.ropeScale,
+    layout: c.ropeLayout,
+  });
+}
 
 export class KeyRotator {
   private moves: GPUBuffer | null = null;
@@ -23,19 +38,8 @@ export class KeyRotator {
       this.moves = this.ctx.buffer(Math.max(packed.byteLength, 4096), `${this.label}.moves`);
     }
     this.ctx.write(this.moves, packed);
-    const c = this.config;
     const b = this.ctx.batch(`${this.label}_rekey`);
-    pieRekey(b, cache.k, this.moves, {
-      nMoves: rows.length,
-      nLayers: c.nLayers,
-      nKvHeads: c.nKvHeads,
-      maxRows: cache.maxRows,
-      headDim: c.headDim,
-      ropeDim: c.ropeDim,
-      base: c.ropeBase,
-      scale: c.ropeScale,
-      layout: c.ropeLayout,
-    });
+    recordRekey(b, this.config, cache, this.moves, rows.length);
     b.submit();
   }
 
