@@ -3,16 +3,14 @@
 // workspace folder, their edits) reaches the prompt with the other file's workspace-relative path; a client's
 // pie/context replaces it; contextTokens 0 turns it off; malformed pie/context notifications are ignored.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createMessageConnection, type MessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
 import { DEFAULT_MODEL, KNOWN_MODELS, projectRoot } from '../../src/cli/models.js';
 import type { ContextChunk } from '../../src/context/types.js';
 import type { PieAnswer, PieState } from '../../src/lsp/server.js';
 import type { ContextView, EngineMessage } from '../../src/protocol/messages.js';
+import { type ServerProcess, spawnServer } from '../helpers/lsp-process.js';
 
-const cli = join(projectRoot(), 'dist', 'cli.js');
 const model = join(projectRoot(), KNOWN_MODELS[DEFAULT_MODEL]!.bundled!);
 
 const ROOT = 'file:///work/proj';
@@ -25,9 +23,7 @@ const PERIMETER = '\n\ndef perimeter(width, height):\n    return 2 * (width + he
 /** The chunk a client sends in place of the server's own. */
 const UNITS: ContextChunk = { id: 'lib/units.py:0', path: 'lib/units.py', startLine: 0, endLine: 2, text: 'METERS_PER_FOOT = 0.3048\nFEET_PER_METER = 1 / METERS_PER_FOOT', source: 'visible', score: 1.5 };
 
-interface Server {
-  proc: ChildProcess;
-  conn: MessageConnection;
+interface Server extends ServerProcess {
   /** window/logMessage texts so far. */
   logs: string[];
   /** pie/engine notifications so far. */
@@ -38,15 +34,11 @@ interface Server {
   /** A completion asked as our own client asks (a `pie` field), so that the answer carries the engine's figures. */
   complete(uri: string, line: number, character: number): Promise<{ items: { insertText: string }[]; pie: PieAnswer }>;
   state(uri: string): Promise<PieState>;
-  stop(): Promise<void>;
 }
 
 async function start(init: Record<string, unknown> = {}): Promise<Server> {
-  const proc = spawn(process.execPath, [cli, 'serve', '--stdio', '--model', model], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PIE_TEST_HOOKS: '1' } });
-  let stderr = '';
-  proc.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const conn = createMessageConnection(new StreamMessageReader(proc.stdout!), new StreamMessageWriter(proc.stdin!));
+  const server = spawnServer(['--model', model]);
+  const conn = server.conn;
   const logs: string[] = [];
   const engine: EngineMessage[] = [];
   let ready: (m: EngineMessage) => void;
@@ -71,11 +63,10 @@ async function start(init: Record<string, unknown> = {}): Promise<Server> {
   assert.deepEqual(result.capabilities.workspace, { workspaceFolders: { supported: true, changeNotifications: true } });
   await conn.sendNotification('initialized', {});
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const m = await Promise.race([booted, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no ready in 120 s; stderr: ${stderr.slice(-2000)}`)), 120_000)))]).finally(() => clearTimeout(timer));
+  const m = await Promise.race([booted, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no ready in 120 s; stderr: ${server.stderr().slice(-2000)}`)), 120_000)))]).finally(() => clearTimeout(timer));
   assert.equal(m.type, 'ready', JSON.stringify(m));
   return {
-    proc,
-    conn,
+    ...server,
     logs,
     engine,
     open: (uri, text) => conn.sendNotification('textDocument/didOpen', { textDocument: { uri, languageId: 'python', version: 1, text } }),
@@ -83,13 +74,6 @@ async function start(init: Record<string, unknown> = {}): Promise<Server> {
       conn.sendNotification('textDocument/didChange', { textDocument: { uri, version }, contentChanges: [{ range: { start: { line, character }, end: { line, character } }, text }] }),
     complete: (uri, line, character) => conn.sendRequest('textDocument/inlineCompletion', { textDocument: { uri }, position: { line, character }, context: { triggerKind: 2 }, pie: {} }),
     state: (uri) => conn.sendRequest('pie/state', { textDocument: { uri } }),
-    async stop() {
-      await conn.sendRequest('shutdown').catch(() => undefined);
-      await conn.sendNotification('exit').catch(() => undefined);
-      const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 10_000))]);
-      if (code === 'timeout') proc.kill('SIGKILL');
-      conn.dispose();
-    },
   };
 }
 

@@ -3,41 +3,33 @@
 // notification included), inline completions equal to `pie complete` for the same text and offset, cancellation,
 // re-sync, the engine's state, load progress, a malformed model, a lost device, and a killed server restarted.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CancellationTokenSource, createMessageConnection, type MessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
+import { CancellationTokenSource } from 'vscode-jsonrpc/node';
 import { DEFAULT_MODEL, KNOWN_MODELS, projectRoot } from '../../src/cli/models.js';
 import type { PieState } from '../../src/lsp/server.js';
 import { cliComplete } from '../helpers/cli.js';
+import { type ServerProcess, spawnServer } from '../helpers/lsp-process.js';
 import type { EngineMessage } from '../../src/protocol/messages.js';
 
-const cli = join(projectRoot(), 'dist', 'cli.js');
 const model = join(projectRoot(), KNOWN_MODELS[DEFAULT_MODEL]!.bundled!);
 const dir = mkdtempSync(join(tmpdir(), 'pie-lsp-'));
 
-interface Server {
-  proc: ChildProcess;
-  conn: MessageConnection;
+interface Server extends ServerProcess {
   /** Every pie/engine notification so far. */
   engine: EngineMessage[];
   progress: { kind: string; percentage?: number; message?: string }[];
   shown: { type: number; message: string }[];
-  exited: Promise<number | null>;
   waitEngine(pred: (m: EngineMessage) => boolean, what: string, timeoutMs?: number): Promise<EngineMessage>;
   open(uri: string, text: string, version?: number): void;
   complete(uri: string, line: number, character: number, token?: CancellationTokenSource): Promise<{ items: { insertText: string }[] }>;
-  stop(): Promise<void>;
 }
 
 async function start(args: string[], init: Record<string, unknown> = {}): Promise<Server> {
-  const proc = spawn(process.execPath, [cli, 'serve', '--stdio', ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PIE_TEST_HOOKS: '1' } });
-  let stderr = '';
-  proc.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const conn = createMessageConnection(new StreamMessageReader(proc.stdout!), new StreamMessageWriter(proc.stdin!));
+  const server = spawnServer(args);
+  const conn = server.conn;
   const engine: EngineMessage[] = [];
   const progress: Server['progress'] = [];
   const shown: Server['shown'] = [];
@@ -62,12 +54,10 @@ async function start(args: string[], init: Record<string, unknown> = {}): Promis
   assert.deepEqual(result.capabilities.textDocumentSync, { openClose: true, change: 2 });
   await conn.sendNotification('initialized', {});
   const s: Server = {
-    proc,
-    conn,
+    ...server,
     engine,
     progress,
     shown,
-    exited,
     waitEngine(pred, what, timeoutMs = 120_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
@@ -79,7 +69,7 @@ async function start(args: string[], init: Record<string, unknown> = {}): Promis
         };
         const timer = setTimeout(() => {
           watchers.delete(check);
-          reject(new Error(`no ${what} in ${timeoutMs} ms; got ${JSON.stringify(engine.map((m) => m.type))}; stderr: ${stderr.slice(-2000)}`));
+          reject(new Error(`no ${what} in ${timeoutMs} ms; got ${JSON.stringify(engine.map((m) => m.type))}; stderr: ${server.stderr().slice(-2000)}`));
         }, timeoutMs);
         watchers.add(check);
         check();
@@ -91,13 +81,6 @@ async function start(args: string[], init: Record<string, unknown> = {}): Promis
     complete(uri, line, character, cts) {
       const params = { textDocument: { uri }, position: { line, character }, context: { triggerKind: 2 } };
       return (cts ? conn.sendRequest('textDocument/inlineCompletion', params, cts.token) : conn.sendRequest('textDocument/inlineCompletion', params)) as Promise<{ items: { insertText: string }[] }>;
-    },
-    async stop() {
-      await conn.sendRequest('shutdown').catch(() => undefined);
-      await conn.sendNotification('exit').catch(() => undefined);
-      const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 10_000))]);
-      if (code === 'timeout') proc.kill('SIGKILL');
-      conn.dispose();
     },
   };
   return s;
